@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# What CI checks, runnable locally: formatting, lints, and the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test

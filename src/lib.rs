@@ -1,0 +1,49 @@
+//! tlscat: a TLS server and client on the platform's OpenSSL.
+//!
+//! By default it reproduces the classic Python `ssl` example: the server accepts TLS
+//! connections, prints the client's message and answers "Hello from the server!"; the client
+//! sends "Hello from the client!" and prints the answer. Around that exchange it does what a
+//! production tool must: certificate and hostname verification, per-phase timeouts, bounded
+//! concurrency, graceful shutdown, and errors that say what failed and how to fix it.
+//!
+//! # Layout
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`config`] | plain option structs ([`ServerConfig`], [`ClientConfig`]) with defaults |
+//! | [`error`] | the one [`Error`] type, its exit codes and fix hints |
+//! | [`tls`] | the only code that builds OpenSSL contexts (acceptor, connector, verification) |
+//! | [`server`] | listeners, the accept loop and the per-connection handler |
+//! | [`client`] | connect, handshake, exchange, close |
+//! | [`conn`] | per-phase timeouts and the close_notify dance shared by both sides |
+//! | [`report`] | what the user sees on stdout |
+//! | [`shutdown`] | signals turned into stop requests |
+//!
+//! The binary (`src/main.rs`, `src/cli.rs`) only parses flags into these configs, calls
+//! [`server::Server`] or [`client::run`], and maps [`Error::exit_code`] to the exit status.
+
+pub mod client;
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod report;
+pub mod server;
+pub mod shutdown;
+pub mod tls;
+
+pub use config::{ClientConfig, ServerConfig, Timeouts, Trust};
+pub use error::{Error, Phase, Result};
+
+/// The OpenSSL version tlscat was compiled against (from `openssl-sys`, via build.rs).
+pub const OPENSSL_BUILD_VERSION: &str = env!("TLSCAT_OPENSSL_BUILD_VERSION");
+
+/// One line naming tlscat's version and both OpenSSL versions: the one it was built
+/// against and the one it runs with (they differ when the system library is upgraded).
+pub fn version_line() -> String {
+    format!(
+        "{} (built with {}, running {})",
+        env!("CARGO_PKG_VERSION"),
+        OPENSSL_BUILD_VERSION,
+        openssl::version::version()
+    )
+}

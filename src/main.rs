@@ -1,0 +1,72 @@
+//! The `tlscat` binary: parse flags, run the library, map errors to exit codes.
+
+mod cli;
+
+use std::error::Error as _;
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use log::debug;
+use tlscat::{ClientConfig, Error, ServerConfig, client, server::Server, shutdown};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Server(cli.server));
+    init_logging(&command);
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "tlscat: {err}");
+            let mut source = err.source();
+            while let Some(cause) = source {
+                debug!("caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    match command {
+        Command::Server(args) => {
+            let config = ServerConfig::try_from(args)?;
+            runtime.block_on(async {
+                let requests = shutdown::from_signals()
+                    .map_err(|e| Error::Internal(format!("cannot handle signals: {e}")))?;
+                Server::bind(config).await?.run(requests).await
+            })
+        }
+        Command::Client(args) => {
+            let config = ClientConfig::try_from(args)?;
+            runtime.block_on(client::run(&config))
+        }
+    }
+}
+
+/// Logs go to stderr: the server's with a timestamp (it runs for long), the client's as
+/// `tlscat: warning: …`. `RUST_LOG` overrides the default level (server info, client warn).
+fn init_logging(command: &Command) {
+    let server = matches!(command, Command::Server(_));
+    let default_level = if server { "info" } else { "warn" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .format(move |buf, record| {
+            let level = match record.level() {
+                log::Level::Warn => "warning".to_string(),
+                other => other.as_str().to_ascii_lowercase(),
+            };
+            if server {
+                let time = buf.timestamp_seconds();
+                writeln!(buf, "{time} {level}: {}", record.args())
+            } else {
+                writeln!(buf, "tlscat: {level}: {}", record.args())
+            }
+        })
+        .init();
+}

@@ -1,0 +1,264 @@
+//! Turns OpenSSL's error stacks into one-line reasons with a fix, phrased for the side
+//! that reports them. Reason codes are OpenSSL's stable `SSL_R_*` numbers (`sslerr.h`).
+
+use std::io;
+
+use openssl::error::ErrorStack;
+use openssl::ssl::{self, ErrorCode};
+
+use crate::error::{Error, Phase};
+
+/// Which end of the connection we are: the same failure reads differently on each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    fn peer(self) -> &'static str {
+        match self {
+            Side::Client => "server",
+            Side::Server => "client",
+        }
+    }
+}
+
+const ERR_LIB_SSL: i32 = 20;
+const CERTIFICATE_VERIFY_FAILED: i32 = 134;
+const HTTPS_PROXY_REQUEST: i32 = 155;
+const HTTP_REQUEST: i32 = 156;
+const NO_CIPHERS_AVAILABLE: i32 = 181;
+const NO_PROTOCOLS_AVAILABLE: i32 = 191;
+const NO_SHARED_CIPHER: i32 = 193;
+const PACKET_LENGTH_TOO_LONG: i32 = 198;
+const PEER_DID_NOT_RETURN_A_CERTIFICATE: i32 = 199;
+const RECORD_LENGTH_MISMATCH: i32 = 213;
+const UNKNOWN_PROTOCOL: i32 = 252;
+const UNSUPPORTED_PROTOCOL: i32 = 258;
+const WRONG_VERSION_NUMBER: i32 = 267;
+const DECRYPTION_FAILED_OR_BAD_RECORD_MAC: i32 = 281;
+const UNEXPECTED_EOF_WHILE_READING: i32 = 294;
+const VERSION_TOO_LOW: i32 = 396;
+const NO_SHARED_GROUPS: i32 = 410;
+// Alerts received from the peer: SSL_AD_REASON_OFFSET (1000) + the alert number.
+const ALERT_HANDSHAKE_FAILURE: i32 = 1040;
+const ALERT_BAD_CERTIFICATE: i32 = 1042;
+const ALERT_UNSUPPORTED_CERTIFICATE: i32 = 1043;
+const ALERT_CERTIFICATE_EXPIRED: i32 = 1045;
+const ALERT_CERTIFICATE_UNKNOWN: i32 = 1046;
+const ALERT_UNKNOWN_CA: i32 = 1048;
+const ALERT_ACCESS_DENIED: i32 = 1049;
+const ALERT_DECRYPT_ERROR: i32 = 1051;
+const ALERT_PROTOCOL_VERSION: i32 = 1070;
+const ALERT_INSUFFICIENT_SECURITY: i32 = 1071;
+const ALERT_CERTIFICATE_REQUIRED: i32 = 1116;
+
+/// What went wrong, in the user's words.
+struct Diagnosis {
+    reason: String,
+    hint: Option<String>,
+    /// A certificate was rejected (exit code 5) rather than the protocol failing (4).
+    certificate: bool,
+}
+
+/// The first SSL-library reason code in the stack, if any.
+fn ssl_reason(stack: &ErrorStack) -> Option<i32> {
+    stack
+        .errors()
+        .iter()
+        .find(|e| e.library_code() == ERR_LIB_SSL)
+        .map(|e| e.reason_code())
+}
+
+/// OpenSSL's own short reason, for failures we have no better words for.
+fn raw_reason(stack: &ErrorStack) -> String {
+    stack
+        .errors()
+        .iter()
+        .find_map(|e| e.reason())
+        .map_or_else(|| stack.to_string(), str::to_string)
+}
+
+fn diagnose(stack: &ErrorStack, side: Side) -> Diagnosis {
+    let peer = side.peer();
+    let protocol = |reason: String, hint: Option<&str>| Diagnosis {
+        reason,
+        hint: hint.map(str::to_string),
+        certificate: false,
+    };
+    let certificate = |reason: String, hint: &str| Diagnosis {
+        reason,
+        hint: Some(hint.to_string()),
+        certificate: true,
+    };
+    let Some(code) = ssl_reason(stack) else {
+        return protocol(raw_reason(stack), None);
+    };
+    match (code, side) {
+        (HTTP_REQUEST, _) => protocol(
+            "the client sent a plain HTTP request to the TLS port".into(),
+            Some("use https:// or a TLS client"),
+        ),
+        (HTTPS_PROXY_REQUEST, _) => protocol(
+            "the client sent an HTTP proxy (CONNECT) request to the TLS port".into(),
+            Some("tlscat is not a proxy"),
+        ),
+        (
+            WRONG_VERSION_NUMBER
+            | PACKET_LENGTH_TOO_LONG
+            | RECORD_LENGTH_MISMATCH
+            | UNKNOWN_PROTOCOL,
+            _,
+        ) => protocol(
+            format!("the {peer} does not speak TLS"),
+            Some(match side {
+                Side::Client => "is this the TLS port? plain TCP services need a plain client",
+                Side::Server => "point TLS clients at this port, plain ones elsewhere",
+            }),
+        ),
+        (UNSUPPORTED_PROTOCOL | VERSION_TOO_LOW | NO_PROTOCOLS_AVAILABLE, _)
+        | (ALERT_PROTOCOL_VERSION, _) => protocol(
+            format!("no TLS version in common with the {peer}"),
+            Some("tlscat speaks TLS 1.2 and 1.3; the peer offered only other versions"),
+        ),
+        (NO_SHARED_CIPHER | NO_CIPHERS_AVAILABLE | NO_SHARED_GROUPS, _)
+        | (ALERT_INSUFFICIENT_SECURITY, _) => protocol(
+            format!("no cipher suite or key exchange group in common with the {peer}"),
+            Some("tlscat offers the modern AEAD suites with ECDHE (Mozilla intermediate)"),
+        ),
+        (ALERT_HANDSHAKE_FAILURE, _) => protocol(
+            format!("the {peer} aborted the handshake (handshake_failure alert)"),
+            Some(match side {
+                Side::Client => {
+                    "no cipher or group in common, or the server requires a client certificate"
+                }
+                Side::Server => "the client found nothing acceptable in our offer",
+            }),
+        ),
+        (ALERT_CERTIFICATE_REQUIRED | PEER_DID_NOT_RETURN_A_CERTIFICATE, Side::Client) => {
+            certificate(
+                "the server requires a client certificate".into(),
+                "present one signed by a CA the server trusts (mutual TLS)",
+            )
+        }
+        (ALERT_CERTIFICATE_REQUIRED | PEER_DID_NOT_RETURN_A_CERTIFICATE, Side::Server) => {
+            certificate(
+                "the client did not send a certificate".into(),
+                "mutual TLS needs one",
+            )
+        }
+        (
+            ALERT_UNKNOWN_CA
+            | ALERT_BAD_CERTIFICATE
+            | ALERT_UNSUPPORTED_CERTIFICATE
+            | ALERT_CERTIFICATE_EXPIRED
+            | ALERT_CERTIFICATE_UNKNOWN
+            | ALERT_ACCESS_DENIED,
+            _,
+        ) => certificate(
+            format!(
+                "the {peer} rejected our certificate ({})",
+                raw_reason(stack)
+            ),
+            match side {
+                Side::Client => "the server does not accept our client certificate",
+                Side::Server => {
+                    "give the client the CA that signed our certificate (tlscat client --cacert certs/ca.crt)"
+                }
+            },
+        ),
+        (CERTIFICATE_VERIFY_FAILED, _) => certificate(
+            format!("the {peer}'s certificate did not verify"),
+            "check that it is signed by a trusted CA, valid now, and issued for this name",
+        ),
+        (UNEXPECTED_EOF_WHILE_READING, _) => protocol(
+            format!("the {peer} closed the connection during the handshake"),
+            Some(match side {
+                Side::Client => "the server may have refused something: check its log",
+                Side::Server => "the client gave up: check its output",
+            }),
+        ),
+        (DECRYPTION_FAILED_OR_BAD_RECORD_MAC | ALERT_DECRYPT_ERROR, _) => protocol(
+            "data failed its integrity check (bad record MAC or decrypt error)".into(),
+            Some("something on the path altered the bytes"),
+        ),
+        _ => protocol(raw_reason(stack), None),
+    }
+}
+
+/// Turns a failed handshake into an [`Error`]: a rejected certificate gives
+/// [`Error::Verify`], anything else [`Error::Handshake`].
+pub fn handshake_failure(err: ssl::Error, side: Side) -> Error {
+    let diagnosis = match (err.ssl_error(), err.io_error()) {
+        (Some(stack), _) => diagnose(stack, side),
+        (None, Some(io)) => Diagnosis {
+            reason: format!("connection lost during the handshake: {io}"),
+            hint: None,
+            certificate: false,
+        },
+        (None, None)
+            if err.code() == ErrorCode::SYSCALL || err.code() == ErrorCode::ZERO_RETURN =>
+        {
+            Diagnosis {
+                reason: format!(
+                    "the {} closed the connection during the handshake",
+                    side.peer()
+                ),
+                hint: None,
+                certificate: false,
+            }
+        }
+        (None, None) => Diagnosis {
+            reason: err.to_string(),
+            hint: None,
+            certificate: false,
+        },
+    };
+    if diagnosis.certificate {
+        return Error::Verify {
+            reason: diagnosis.reason,
+            hint: diagnosis.hint,
+        };
+    }
+    Error::Handshake {
+        reason: diagnosis.reason,
+        hint: diagnosis.hint,
+        source: Some(Box::new(err)),
+    }
+}
+
+/// The OpenSSL error inside an I/O error from `tokio_openssl`, if there is one.
+fn inner_ssl_error(err: &io::Error) -> Option<&ssl::Error> {
+    err.get_ref()?.downcast_ref::<ssl::Error>()
+}
+
+/// True when the peer closed TCP without close_notify (OpenSSL 3 reports it as an error;
+/// 1.1.1 as a plain end of file, which never reaches here).
+pub fn is_unexpected_eof(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::UnexpectedEof
+        || inner_ssl_error(err)
+            .and_then(ssl::Error::ssl_error)
+            .and_then(ssl_reason)
+            == Some(UNEXPECTED_EOF_WHILE_READING)
+}
+
+/// Turns a failed read, write or close after the handshake into an [`Error`]. In TLS 1.3
+/// the server's verdict on a client certificate arrives here, after the handshake.
+pub fn io_failure(err: io::Error, phase: Phase, side: Side) -> Error {
+    let Some(stack) = inner_ssl_error(&err).and_then(ssl::Error::ssl_error) else {
+        return Error::Io { phase, source: err };
+    };
+    let diagnosis = diagnose(stack, side);
+    if diagnosis.certificate {
+        return Error::Verify {
+            reason: diagnosis.reason,
+            hint: diagnosis.hint,
+        };
+    }
+    Error::Tls {
+        phase,
+        reason: diagnosis.reason,
+        source: Some(Box::new(err)),
+    }
+}

@@ -1,0 +1,478 @@
+//! Shared test helpers: a fresh PKI per test (made by scripts/gen-certs.sh), the real
+//! binary on 127.0.0.1:0, real peers as child processes that are killed on drop, and waits
+//! that are bounded in time.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::BigNum;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::PKey;
+use openssl::x509::extension::{ExtendedKeyUsage, SubjectAlternativeName};
+use openssl::x509::{X509, X509NameBuilder};
+
+/// Upper bound for anything a test waits for; far above what any step needs.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails the test (never skips it) when a peer program is missing, naming the package.
+pub fn require(program: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{program}` is not installed: install the Debian package `{package}` \
+         (.ci/run does; see README, Prerequisites)"
+    );
+}
+
+/// The tlscat binary, run from a neutral directory (tests never read certs/) with the
+/// user's logging settings removed.
+pub fn tlscat() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tlscat"));
+    command
+        .current_dir(std::env::temp_dir())
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// Lossy text of process output.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A CA, server and client certificate made by scripts/gen-certs.sh in a temp dir.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub fn ecdsa() -> Pki {
+        Pki::generate(&[])
+    }
+
+    pub fn rsa() -> Pki {
+        Pki::generate(&["--rsa"])
+    }
+
+    pub fn generate(args: &[&str]) -> Pki {
+        require("openssl", "openssl");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let output = run(Command::new(repo().join("scripts/gen-certs.sh"))
+            .arg("--out")
+            .arg(dir.path())
+            .args(["--days", "2"])
+            .args(args));
+        assert!(
+            output.status.success(),
+            "gen-certs.sh failed: {}",
+            text(&output.stderr)
+        );
+        Pki { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.path("ca.crt")
+    }
+
+    /// `--cert server.crt --key server.key`
+    pub fn server_args(&self) -> Vec<OsString> {
+        vec![
+            "--cert".into(),
+            self.path("server.crt").into(),
+            "--key".into(),
+            self.path("server.key").into(),
+        ]
+    }
+
+    /// Issues another server certificate from this CA with the given SANs and validity
+    /// (seconds relative to now), written to `STEM.crt` / `STEM.key`.
+    pub fn issue_server_cert(
+        &self,
+        stem: &str,
+        sans: &[&str],
+        valid_from: i64,
+        valid_until: i64,
+    ) -> (PathBuf, PathBuf) {
+        let ca_cert = X509::from_pem(&std::fs::read(self.ca()).unwrap()).unwrap();
+        let ca_key =
+            PKey::private_key_from_pem(&std::fs::read(self.path("ca.key")).unwrap()).unwrap();
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "localhost").unwrap();
+        let name = name.build();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut builder = X509::builder().unwrap();
+        builder.set_version(2).unwrap();
+        let serial = BigNum::from_u32(rand_u32()).unwrap();
+        builder
+            .set_serial_number(&Asn1Integer::from_bn(&serial).unwrap())
+            .unwrap();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_issuer_name(ca_cert.subject_name()).unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder
+            .set_not_before(&Asn1Time::from_unix(now + valid_from).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&Asn1Time::from_unix(now + valid_until).unwrap())
+            .unwrap();
+        let mut alt = SubjectAlternativeName::new();
+        for san in sans {
+            match san.split_once(':') {
+                Some(("DNS", dns)) => alt.dns(dns),
+                Some(("IP", ip)) => alt.ip(ip),
+                _ => panic!("SAN {san} must be DNS:… or IP:…"),
+            };
+        }
+        let alt = alt
+            .build(&builder.x509v3_context(Some(&ca_cert), None))
+            .unwrap();
+        builder.append_extension(alt).unwrap();
+        builder
+            .append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
+            .unwrap();
+        builder.sign(&ca_key, MessageDigest::sha256()).unwrap();
+        let cert = builder.build();
+        let (crt, key_path) = (
+            self.path(&format!("{stem}.crt")),
+            self.path(&format!("{stem}.key")),
+        );
+        std::fs::write(&crt, cert.to_pem().unwrap()).unwrap();
+        std::fs::write(&key_path, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        (crt, key_path)
+    }
+}
+
+fn rand_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    openssl::rand::rand_bytes(&mut bytes).unwrap();
+    u32::from_be_bytes(bytes) >> 1
+}
+
+/// Lines a child wrote so far, filled by a reader thread.
+#[derive(Default)]
+struct Transcript {
+    lines: Mutex<(Vec<String>, bool)>,
+    changed: Condvar,
+}
+
+impl Transcript {
+    fn follow(stream: impl Read + Send + 'static) -> Arc<Transcript> {
+        let transcript = Arc::new(Transcript::default());
+        let writer = Arc::clone(&transcript);
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stream);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line)
+                            .trim_end_matches(['\n', '\r'])
+                            .to_string();
+                        writer.lines.lock().unwrap().0.push(text);
+                        writer.changed.notify_all();
+                    }
+                }
+            }
+            writer.lines.lock().unwrap().1 = true;
+            writer.changed.notify_all();
+        });
+        transcript
+    }
+
+    fn text(&self) -> String {
+        self.lines.lock().unwrap().0.join("\n")
+    }
+
+    /// The first line matching `predicate`, waiting up to `limit`.
+    fn wait(&self, limit: Duration, predicate: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let mut guard = self.lines.lock().unwrap();
+        loop {
+            if let Some(line) = guard.0.iter().find(|l| predicate(l)) {
+                return Some(line.clone());
+            }
+            let now = Instant::now();
+            if guard.1 || now >= deadline {
+                return None;
+            }
+            guard = self.changed.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+}
+
+/// A child process that is killed when the test ends, whatever happens.
+pub struct Proc {
+    name: String,
+    child: Child,
+    stdout: Arc<Transcript>,
+    stderr: Arc<Transcript>,
+}
+
+impl Proc {
+    /// Starts `command` with piped stdio.
+    pub fn spawn(name: &str, command: &mut Command) -> Proc {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let stdout = Transcript::follow(child.stdout.take().unwrap());
+        let stderr = Transcript::follow(child.stderr.take().unwrap());
+        Proc {
+            name: name.to_string(),
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stdin(&mut self) -> &mut ChildStdin {
+        self.child.stdin.as_mut().expect("stdin is piped")
+    }
+
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.text()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// Waits for a stdout line matching `predicate`; fails the test with the transcript.
+    pub fn wait_stdout(&self, what: &str, predicate: impl Fn(&str) -> bool) -> String {
+        self.stdout.wait(WAIT, predicate).unwrap_or_else(|| {
+            panic!(
+                "{} never printed {what} on stdout.\nstdout:\n{}\nstderr:\n{}",
+                self.name,
+                self.stdout(),
+                self.stderr()
+            )
+        })
+    }
+
+    /// Waits for a stderr line containing `needle`; fails the test with the transcript.
+    pub fn wait_stderr(&self, needle: &str) -> String {
+        self.stderr
+            .wait(WAIT, |line| line.contains(needle))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} never logged {needle:?}.\nstdout:\n{}\nstderr:\n{}",
+                    self.name,
+                    self.stdout(),
+                    self.stderr()
+                )
+            })
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit on its own within `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads take the last lines.
+                let _ = self.stdout.wait(Duration::from_secs(2), |_| false);
+                let _ = self.stderr.wait(Duration::from_secs(2), |_| false);
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {limit:?}.\nstdout:\n{}\nstderr:\n{}",
+                self.name,
+                self.stdout(),
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tlscat server process on 127.0.0.1 with a kernel-chosen port.
+pub struct Server {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// `tlscat server --listen 127.0.0.1:0` with the PKI's certificate and `extra` flags.
+    pub fn start(pki: &Pki, extra: &[&str]) -> Server {
+        let mut command = tlscat();
+        command
+            .arg("server")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(pki.server_args())
+            .args(extra);
+        Server::start_with(&mut command)
+    }
+
+    /// Starts a prepared tlscat command and reads the bound address from its stdout.
+    pub fn start_with(command: &mut Command) -> Server {
+        let proc = Proc::spawn("tlscat server", command);
+        let line = proc.wait_stdout("its listening address", |l| {
+            l.starts_with("Server is listening on ")
+        });
+        let addr = line["Server is listening on ".len()..]
+            .parse()
+            .expect("listening address");
+        Server { proc, addr }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn target(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Runs `tlscat client` against this server, trusting `pki`'s CA, plus `extra` flags.
+    pub fn client(&self, pki: &Pki, extra: &[&str]) -> Output {
+        run(tlscat()
+            .arg("client")
+            .args(["--connect", &self.target()])
+            .arg("--cacert")
+            .arg(pki.ca())
+            .args(extra))
+    }
+}
+
+/// Runs a command to completion within [`WAIT`] (killed and failed otherwise).
+pub fn run(command: &mut Command) -> Output {
+    run_with_input(command, b"")
+}
+
+/// Like [`run`], writing `input` to the command's stdin first.
+pub fn run_with_input(command: &mut Command, input: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not finish within {WAIT:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let _ = writer.join();
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Asserts an exit code, showing the output when it differs.
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "expected exit code {code}.\nstdout:\n{}\nstderr:\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+/// Runs `python3 -c SCRIPT ARGS…` as a long-running peer.
+pub fn python(script: &str, args: &[&str]) -> Command {
+    require("python3", "python3");
+    let mut command = Command::new("python3");
+    command.arg("-c").arg(script).args(args);
+    command
+}
+
+/// Path argument helper.
+pub fn arg(path: &Path) -> String {
+    path.display().to_string()
+}
