@@ -103,7 +103,7 @@ fn key_that_does_not_match_the_certificate_is_refused() {
 }
 
 #[test]
-fn swapped_garbage_and_encrypted_key_files_get_a_specific_message() {
+fn swapped_garbage_encrypted_and_unreadable_key_files_get_a_specific_message() {
     require("openssl", "openssl");
     let pki = Pki::ecdsa();
     let garbage = pki.path("garbage.pem");
