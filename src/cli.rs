@@ -5,8 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use tlscat::config::{DEFAULT_MESSAGE, DEFAULT_PORT, DEFAULT_REPLY};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tlscat::config::{
+    ClientAuth, DEFAULT_MESSAGE, DEFAULT_PORT, DEFAULT_REPLY, Expectations, Identity,
+    OutputSettings, Passphrase, Profile, ServerCertificate, SessionSettings, TlsSettings,
+    TlsVersion,
+};
 use tlscat::{ClientConfig, Error, ServerConfig, Timeouts, Trust};
 
 static VERSION: LazyLock<String> = LazyLock::new(tlscat::version_line);
@@ -20,6 +24,7 @@ Exit codes:
   4  TLS handshake failed (alert, no shared version or cipher, peer does not speak TLS)
   5  certificate rejected (untrusted, expired, hostname mismatch, client certificate refused)
   6  timed out (connect, handshake, read, write, close)
+  7  an --expect-* assertion failed
 
 Logging: RUST_LOG=debug (or info, warn, error) on stderr.";
 
@@ -49,10 +54,31 @@ pub enum Command {
     /// Connect over TLS, send a message and print the server's response.
     #[command(after_help = EXIT_CODES)]
     Client(ClientArgs),
+    /// Show tlscat's version and what the linked OpenSSL supports here.
+    Version(VersionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Command {
+    /// Whether errors should be reported as JSON on stdout.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Server(args) => args.tls.output.json,
+            Command::Client(args) => args.tls.output.json,
+            Command::Version(args) => args.json,
+        }
+    }
 }
 
 /// Timeouts both sides have. DURATION: `10` or `10s`, `500ms`, `2m`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Timeouts (DURATION: 10, 10s, 500ms, 2m)")]
 pub struct PhaseTimeouts {
     /// Longest TLS handshake.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -80,21 +106,165 @@ impl PhaseTimeouts {
     }
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    /// Mozilla intermediate: TLS 1.2 and 1.3, AEAD suites, forward secrecy.
+    Intermediate,
+    /// Mozilla modern: TLS 1.3 only.
+    Modern,
+    /// OpenSSL's defaults and the system crypto policy, untouched.
+    System,
+}
+
+/// Protocol settings and output, the same on both sides.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub struct TlsArgs {
+    /// Base settings the other flags refine.
+    #[arg(long, value_enum, default_value = "intermediate")]
+    profile: ProfileArg,
+    /// Oldest TLS version allowed: 1.0, 1.1, 1.2 or 1.3 (1.0 and 1.1 lower OpenSSL's
+    /// security level to 0, with a warning).
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    min_tls: Option<TlsVersion>,
+    /// Newest TLS version allowed: 1.0, 1.1, 1.2 or 1.3.
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    max_tls: Option<TlsVersion>,
+    /// TLS 1.2 only (--min-tls 1.2 --max-tls 1.2).
+    #[arg(long = "tls1.2", conflicts_with_all = ["min_tls", "max_tls", "tls13"])]
+    tls12: bool,
+    /// TLS 1.3 only (--min-tls 1.3 --max-tls 1.3).
+    #[arg(long = "tls1.3", conflicts_with_all = ["min_tls", "max_tls"])]
+    tls13: bool,
+    /// Cipher suites for TLS 1.2 and older, in OpenSSL's syntax (ECDHE+AESGCM:…).
+    #[arg(long, value_name = "LIST")]
+    ciphers: Option<String>,
+    /// TLS 1.3 cipher suites, colon-separated (TLS_AES_128_GCM_SHA256:…).
+    #[arg(long, value_name = "LIST")]
+    ciphersuites: Option<String>,
+    /// Key exchange groups in preference order, colon-separated (X25519:P-256:…).
+    #[arg(long, value_name = "LIST")]
+    groups: Option<String>,
+    /// Signature algorithms, colon-separated (ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256:…).
+    #[arg(long, value_name = "LIST")]
+    sigalgs: Option<String>,
+    /// ALPN protocols in preference order, comma-separated (h2,http/1.1).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    alpn: Vec<String>,
+    /// Append the TLS secrets to FILE in NSS key log format, for Wireshark [default:
+    /// $SSLKEYLOGFILE when set]. Anyone who reads FILE can decrypt the connections.
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+struct OutputArgs {
+    /// One JSON object per connection on stdout (instead of the plain lines and the report).
+    #[arg(long)]
+    json: bool,
+    /// No handshake report on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Every TLS message as it is sent or received (with --json: NDJSON events on stdout).
+    #[arg(long)]
+    trace: bool,
+}
+
+impl TlsArgs {
+    fn settings(&self) -> TlsSettings {
+        let (min_version, max_version) = if self.tls12 {
+            (Some(TlsVersion::Tls1_2), Some(TlsVersion::Tls1_2))
+        } else if self.tls13 {
+            (Some(TlsVersion::Tls1_3), Some(TlsVersion::Tls1_3))
+        } else {
+            (self.min_tls, self.max_tls)
+        };
+        let keylog = self.keylog.clone().or_else(|| {
+            std::env::var_os("SSLKEYLOGFILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        TlsSettings {
+            profile: match self.profile {
+                ProfileArg::Intermediate => Profile::Intermediate,
+                ProfileArg::Modern => Profile::Modern,
+                ProfileArg::System => Profile::System,
+            },
+            min_version,
+            max_version,
+            ciphers: self.ciphers.clone(),
+            ciphersuites: self.ciphersuites.clone(),
+            groups: self.groups.clone(),
+            sigalgs: self.sigalgs.clone(),
+            alpn: self.alpn.clone(),
+            keylog,
+        }
+    }
+
+    fn output(&self) -> OutputSettings {
+        OutputSettings {
+            json: self.output.json,
+            quiet: self.output.quiet,
+            trace: self.output.trace,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum VerifyArg {
+    /// Ask for a client certificate; clients without one are still served.
+    Optional,
+    /// Refuse clients without a valid certificate.
+    Require,
+}
+
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     /// Address to listen on; repeat for several. Every address HOST resolves to is bound;
     /// port 0 picks a free port.
     #[arg(long, value_name = "HOST:PORT", default_value = "localhost:12345", value_parser = parse_listen)]
     listen: Vec<String>,
-    /// Certificate (PEM), optionally followed by its intermediate CAs.
-    #[arg(long, value_name = "FILE", default_value = "certs/server.crt")]
-    cert: PathBuf,
-    /// Private key (PEM, unencrypted) matching --cert.
-    #[arg(long, value_name = "FILE", default_value = "certs/server.key")]
-    key: PathBuf,
+    /// Certificate (PEM), optionally followed by its intermediate CAs; repeat with --key
+    /// for several, chosen by SNI [default: certs/server.crt].
+    #[arg(long, value_name = "FILE")]
+    cert: Vec<PathBuf>,
+    /// Private key (PEM) of the --cert at the same position [default: certs/server.key].
+    #[arg(long, value_name = "FILE")]
+    key: Vec<PathBuf>,
+    /// Certificate and key from a PKCS#12 file instead of --cert/--key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key"])]
+    p12: Option<PathBuf>,
+    /// Passphrase of encrypted keys and --p12: env:VAR, file:PATH or pass:TEXT.
+    #[arg(long, value_name = "SOURCE", value_parser = parse_passphrase)]
+    pass: Option<Passphrase>,
+    /// Another certificate, served to clients asking for NAME in SNI; repeatable.
+    #[arg(long, value_name = "NAME=CERT,KEY", value_parser = parse_sni)]
+    sni: Vec<(String, PathBuf, PathBuf)>,
     /// Serve an expired certificate (with a warning) instead of refusing to start.
     #[arg(long)]
     allow_expired: bool,
+    /// Ask clients for a certificate signed by a CA in FILE (mutual TLS).
+    #[arg(long, value_name = "FILE", help_heading = "Mutual TLS")]
+    client_ca: Option<PathBuf>,
+    /// Whether a client certificate is required [default: require].
+    #[arg(long, value_enum, requires = "client_ca", help_heading = "Mutual TLS")]
+    verify: Option<VerifyArg>,
+    /// With --alpn: go on without ALPN when the client offers none of ours (instead of
+    /// the no_application_protocol alert).
+    #[arg(long, requires = "alpn", help_heading = "TLS")]
+    alpn_optional: bool,
+    /// How long a session stays resumable.
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_duration, help_heading = "Sessions")]
+    session_timeout: Duration,
+    /// Resume from the server's session cache only: no session tickets.
+    #[arg(long, help_heading = "Sessions")]
+    no_tickets: bool,
+    /// Session tickets sent after each TLS 1.3 handshake.
+    #[arg(long, value_name = "N", default_value = "2", help_heading = "Sessions")]
+    num_tickets: usize,
     /// What the server answers to every message.
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_REPLY)]
     reply: String,
@@ -108,6 +278,8 @@ pub struct ServerArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     drain_timeout: Duration,
     #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
     timeouts: PhaseTimeouts,
 }
 
@@ -115,11 +287,72 @@ impl TryFrom<ServerArgs> for ServerConfig {
     type Error = Error;
 
     fn try_from(args: ServerArgs) -> Result<Self, Error> {
+        let passphrase = args.pass.clone();
+        let mut certificates = Vec::new();
+        if let Some(path) = args.p12 {
+            certificates.push(ServerCertificate {
+                identity: Identity::Pkcs12 {
+                    path,
+                    passphrase: passphrase.clone(),
+                },
+                names: Vec::new(),
+            });
+        } else if args.cert.len() != args.key.len() {
+            return Err(Error::Config(format!(
+                "{} --cert but {} --key: give one --key for each --cert, in the same order",
+                args.cert.len(),
+                args.key.len()
+            )));
+        } else if args.cert.is_empty() && args.sni.is_empty() {
+            certificates.push(ServerCertificate {
+                identity: Identity::Pem {
+                    cert: PathBuf::from("certs/server.crt"),
+                    key: PathBuf::from("certs/server.key"),
+                    passphrase: passphrase.clone(),
+                },
+                names: Vec::new(),
+            });
+        }
+        for (cert, key) in args.cert.into_iter().zip(args.key) {
+            certificates.push(ServerCertificate {
+                identity: Identity::Pem {
+                    cert,
+                    key,
+                    passphrase: passphrase.clone(),
+                },
+                names: Vec::new(),
+            });
+        }
+        for (name, cert, key) in args.sni {
+            certificates.push(ServerCertificate {
+                identity: Identity::Pem {
+                    cert,
+                    key,
+                    passphrase: passphrase.clone(),
+                },
+                names: vec![name],
+            });
+        }
+        let tls = args.tls.settings();
+        if args.alpn_optional && tls.alpn.is_empty() {
+            return Err(Error::Config("--alpn-optional needs --alpn LIST".into()));
+        }
         Ok(ServerConfig {
             listen: args.listen,
-            cert: args.cert,
-            key: args.key,
+            certificates,
             allow_expired: args.allow_expired,
+            output: args.tls.output(),
+            tls,
+            alpn_optional: args.alpn_optional,
+            client_auth: args.client_ca.map(|ca_file| ClientAuth {
+                ca_file,
+                required: !matches!(args.verify, Some(VerifyArg::Optional)),
+            }),
+            sessions: SessionSettings {
+                timeout: args.session_timeout,
+                tickets: !args.no_tickets,
+                num_tickets: args.num_tickets,
+            },
             reply: args.reply.into_bytes(),
             max_message: args.max_message,
             max_conns: args.max_conns,
@@ -144,16 +377,79 @@ pub struct ClientArgs {
     /// Name to send in SNI and to verify the certificate against [default: the host].
     #[arg(long, value_name = "NAME")]
     servername: Option<String>,
+    /// Send no SNI (the name is still verified).
+    #[arg(long)]
+    no_sni: bool,
     /// Do not verify the server's certificate or name. For debugging only: anyone on the
     /// path can then impersonate the server.
     #[arg(long, conflicts_with = "cacert")]
     insecure: bool,
+    /// Client certificate (PEM, plus chain) for mutual TLS.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "key",
+        help_heading = "Mutual TLS"
+    )]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "cert",
+        help_heading = "Mutual TLS"
+    )]
+    key: Option<PathBuf>,
+    /// Client certificate and key from a PKCS#12 file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "key"], help_heading = "Mutual TLS")]
+    p12: Option<PathBuf>,
+    /// Passphrase of an encrypted --key or --p12: env:VAR, file:PATH or pass:TEXT.
+    #[arg(long, value_name = "SOURCE", value_parser = parse_passphrase, help_heading = "Mutual TLS")]
+    pass: Option<Passphrase>,
     /// Largest response kept; reading stops there (with a warning).
     #[arg(long, value_name = "BYTES", default_value = "1048576", value_parser = parse_positive)]
     max_response: usize,
+    /// Connect N more times, offering the newest session for resumption each time.
+    #[arg(long, value_name = "N", default_value = "0", help_heading = "Sessions")]
+    reconnect: usize,
+    /// Offer the session saved in FILE (PEM, as from --sess-out or s_client -sess_out).
+    #[arg(long, value_name = "FILE", help_heading = "Sessions")]
+    sess_in: Option<PathBuf>,
+    /// Save the last session to FILE (PEM, readable by s_client -sess_in; mode 0600).
+    #[arg(long, value_name = "FILE", help_heading = "Sessions")]
+    sess_out: Option<PathBuf>,
+    /// Exit 7 unless this TLS version is negotiated (1.2, 1.3, …).
+    #[arg(long, value_name = "VERSION", value_parser = parse_version, help_heading = "Assertions (exit 7 when one fails)")]
+    expect_version: Option<TlsVersion>,
+    /// Exit 7 unless this cipher suite is negotiated (OpenSSL name).
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Assertions (exit 7 when one fails)"
+    )]
+    expect_cipher: Option<String>,
+    /// Exit 7 unless this key exchange group is negotiated (X25519, P-256, …).
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "Assertions (exit 7 when one fails)"
+    )]
+    expect_group: Option<String>,
+    /// Exit 7 unless this ALPN protocol is selected.
+    #[arg(
+        long,
+        value_name = "PROTOCOL",
+        help_heading = "Assertions (exit 7 when one fails)"
+    )]
+    expect_alpn: Option<String>,
+    /// Exit 7 unless every offered session (--reconnect, --sess-in) is resumed.
+    #[arg(long, help_heading = "Assertions (exit 7 when one fails)")]
+    expect_resumed: bool,
     /// Longest TCP connect, per address tried.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Timeouts (DURATION: 10, 10s, 500ms, 2m)")]
     connect_timeout: Duration,
+    #[command(flatten)]
+    tls: TlsArgs,
     #[command(flatten)]
     timeouts: PhaseTimeouts,
 }
@@ -179,18 +475,76 @@ impl TryFrom<ClientArgs> for ClientConfig {
                 )));
             }
         }
+        if args.expect_resumed && args.reconnect == 0 && args.sess_in.is_none() {
+            return Err(Error::Config(
+                "--expect-resumed needs a session to resume: add --reconnect N or --sess-in FILE"
+                    .into(),
+            ));
+        }
+        let identity = match (args.p12, args.cert, args.key) {
+            (Some(path), _, _) => Some(Identity::Pkcs12 {
+                path,
+                passphrase: args.pass,
+            }),
+            (None, Some(cert), Some(key)) => Some(Identity::Pem {
+                cert,
+                key,
+                passphrase: args.pass,
+            }),
+            _ => None,
+        };
         let (host, port) = args.connect;
         Ok(ClientConfig {
             host,
             port,
             server_name: args.servername,
+            sni: !args.no_sni,
             trust,
             insecure: args.insecure,
+            identity,
+            output: args.tls.output(),
+            tls: args.tls.settings(),
             message: args.message.into_bytes(),
             max_response: args.max_response,
+            reconnect: args.reconnect,
+            session_in: args.sess_in,
+            session_out: args.sess_out,
+            expect: Expectations {
+                version: args.expect_version,
+                cipher: args.expect_cipher,
+                group: args.expect_group,
+                alpn: args.expect_alpn,
+                resumed: args.expect_resumed,
+            },
             timeouts: args.timeouts.into_timeouts(args.connect_timeout),
         })
     }
+}
+
+fn parse_version(text: &str) -> Result<TlsVersion, String> {
+    TlsVersion::parse(text).ok_or_else(|| format!("{text:?}: use 1.0, 1.1, 1.2 or 1.3"))
+}
+
+fn parse_passphrase(text: &str) -> Result<Passphrase, String> {
+    if let Some(var) = text.strip_prefix("env:") {
+        Ok(Passphrase::Env(var.to_string()))
+    } else if let Some(path) = text.strip_prefix("file:") {
+        Ok(Passphrase::File(PathBuf::from(path)))
+    } else if let Some(secret) = text.strip_prefix("pass:") {
+        Ok(Passphrase::Literal(secret.to_string()))
+    } else {
+        Err("use env:VAR, file:PATH or pass:TEXT (the passphrase itself is not shown)".into())
+    }
+}
+
+fn parse_sni(text: &str) -> Result<(String, PathBuf, PathBuf), String> {
+    let usage = || format!("{text:?}: use NAME=CERT,KEY, e.g. example.com=example.crt,example.key");
+    let (name, files) = text.split_once('=').ok_or_else(usage)?;
+    let (cert, key) = files.split_once(',').ok_or_else(usage)?;
+    if name.is_empty() || cert.is_empty() || key.is_empty() {
+        return Err(usage());
+    }
+    Ok((name.to_string(), PathBuf::from(cert), PathBuf::from(key)))
 }
 
 /// `10`, `2.5`, `10s`, `500ms`, `2m`; more than zero.
@@ -317,6 +671,34 @@ mod tests {
         assert_eq!(parse_connect("::1"), Ok(("::1".into(), DEFAULT_PORT)));
         assert!(parse_connect("host:http").is_err());
         assert!(parse_connect(":443").is_err());
+    }
+
+    #[test]
+    fn versions_passphrases_and_sni_entries_parse_or_say_what_is_accepted() {
+        assert_eq!(parse_version("1.3"), Ok(TlsVersion::Tls1_3));
+        assert_eq!(parse_version("TLSv1.2"), Ok(TlsVersion::Tls1_2));
+        assert_eq!(parse_version("tls1_1"), Ok(TlsVersion::Tls1_1));
+        assert_eq!(parse_version("1.0"), Ok(TlsVersion::Tls1_0));
+        assert!(
+            parse_version("1.4")
+                .unwrap_err()
+                .contains("1.0, 1.1, 1.2 or 1.3")
+        );
+        assert_eq!(
+            parse_passphrase("env:KEYPASS"),
+            Ok(Passphrase::Env("KEYPASS".into()))
+        );
+        assert_eq!(
+            parse_passphrase("file:/run/pass"),
+            Ok(Passphrase::File("/run/pass".into()))
+        );
+        let err = parse_passphrase("hunter2").unwrap_err();
+        assert!(!err.contains("hunter2"), "never echo a passphrase: {err}");
+        assert_eq!(
+            parse_sni("a.example=a.crt,a.key"),
+            Ok(("a.example".into(), "a.crt".into(), "a.key".into()))
+        );
+        assert!(parse_sni("a.example=a.crt").is_err());
     }
 
     #[test]

@@ -1,22 +1,27 @@
-//! `tlscat client`: connect, handshake, send the message, print the response, close.
+//! `tlscat client`: connect, handshake, send the message, print the response, close;
+//! optionally again, resuming the session.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
 
 use log::{debug, warn};
-use openssl::ssl::SslConnector;
+use openssl::ssl::{SslConnector, SslSession, SslSessionRef};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, Expectations};
 use crate::conn::{self, Read, within};
 use crate::error::{Error, Phase, Result, seconds};
-use crate::report;
-use crate::tls::{self, Side, verify};
+use crate::report::{self, Report, display_group, millis};
+use crate::tls::observe::Observer;
+use crate::tls::{self, Side, session, verify};
 
-/// The seed's client: one connection, one message, the whole response printed as
-/// `Response from server: …` on stdout.
+/// The seed's client: one connection (plus `reconnect` more, each offering the newest
+/// session), one message each, the response printed as `Response from server: …` on
+/// stdout, a report on stderr (or JSON on stdout).
 pub async fn run(config: &ClientConfig) -> Result<()> {
     if config.insecure {
         warn!(
@@ -25,9 +30,72 @@ pub async fn run(config: &ClientConfig) -> Result<()> {
         );
     }
     let connector = tls::connector(config)?;
+    let mut offer = config
+        .session_in
+        .as_deref()
+        .map(session::load)
+        .transpose()?;
+    for _ in 0..=config.reconnect {
+        let (report, outcome) = connection(&connector, config, offer.as_deref()).await;
+        report.emit(config.output.json, config.output.quiet);
+        let newest = outcome?;
+        check(&config.expect, &report, offer.is_some())?;
+        // TLS 1.2 resumption issues no new session: keep offering the one that worked.
+        if newest.is_some() {
+            offer = newest;
+        }
+    }
+    if let Some(path) = &config.session_out {
+        match &offer {
+            Some(session) => session::save(session, path)?,
+            None => warn!(
+                "no session to save in {}: the server issued none (are its tickets off?)",
+                path.display()
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// One connection from TCP connect to close, with its report whatever happened; on
+/// success, the newest session the server issued.
+async fn connection(
+    connector: &SslConnector,
+    config: &ClientConfig,
+    offer: Option<&SslSessionRef>,
+) -> (Report, Result<Option<SslSession>>) {
+    let mut report = Report::new(Side::Client, config.target());
+    let result = connect_and_exchange(connector, config, offer, &mut report).await;
+    if let Err(e) = &result {
+        report.error = Some(e.to_string());
+    }
+    (report, result)
+}
+
+async fn connect_and_exchange(
+    connector: &SslConnector,
+    config: &ClientConfig,
+    offer: Option<&SslSessionRef>,
+    report: &mut Report,
+) -> Result<Option<SslSession>> {
+    let output = config.output;
+    let started = Instant::now();
     let tcp = connect(config).await?;
-    let mut stream = handshake(&connector, config, tcp).await?;
-    exchange(&mut stream, config).await
+    report.timings_ms.connect = Some(millis(started.elapsed()));
+    if let Ok(addr) = tcp.peer_addr() {
+        report.peer = addr.to_string();
+    }
+    let observer = Observer::new(
+        Side::Client,
+        report.peer.clone(),
+        output.trace.then_some(output.json),
+    );
+    let handshake_started = Instant::now();
+    let mut stream = handshake(connector, config, tcp, &observer, offer).await?;
+    report.timings_ms.handshake = millis(handshake_started.elapsed());
+    report.negotiated(stream.ssl(), Side::Client, !config.insecure);
+    exchange(&mut stream, config, report).await?;
+    Ok(observer.take_session())
 }
 
 /// Opens a TCP connection to the first address of the host that accepts one.
@@ -95,15 +163,17 @@ fn describe_connect_error(e: &io::Error) -> String {
     }
 }
 
-/// Runs the TLS handshake with verification as configured. A rejected certificate is
-/// explained with the failing certificate and the fix.
+/// Runs the TLS handshake with verification as configured, offering `offer` for
+/// resumption. A rejected certificate is explained with the failing certificate and the fix.
 pub async fn handshake(
     connector: &SslConnector,
     config: &ClientConfig,
     tcp: TcpStream,
+    observer: &Arc<Observer>,
+    offer: Option<&SslSessionRef>,
 ) -> Result<SslStream<TcpStream>> {
-    let client_ssl = tls::client_ssl(connector, config)?;
-    let mut stream = SslStream::new(client_ssl.ssl, tcp)?;
+    let ssl = tls::client_ssl(connector, config, observer, offer)?;
+    let mut stream = SslStream::new(ssl, tcp)?;
     let result = within(
         Phase::Handshake,
         config.timeouts.handshake,
@@ -111,16 +181,19 @@ pub async fn handshake(
     )
     .await?;
     if let Err(e) = result {
-        if let Some(failure) = client_ssl.verify_log.failure() {
+        if let Some(failure) = observer.verify_failure() {
             return Err(verify::rejection(
                 &failure,
                 config.server_name(),
                 &config.trust,
             ));
         }
-        return Err(tls::handshake_failure(e, Side::Client));
+        return Err(tls::handshake_failure(
+            e,
+            Side::Client,
+            observer.certificate_requested(),
+        ));
     }
-    debug!("negotiated {}", tls::negotiated(stream.ssl()));
     Ok(stream)
 }
 
@@ -136,15 +209,24 @@ enum End {
 
 /// Sends the message, reads until the server closes (or `max_response` bytes), prints
 /// the response, and answers the server's close_notify with ours.
-pub async fn exchange(stream: &mut SslStream<TcpStream>, config: &ClientConfig) -> Result<()> {
+pub async fn exchange(
+    stream: &mut SslStream<TcpStream>,
+    config: &ClientConfig,
+    report: &mut Report,
+) -> Result<()> {
     let timeouts = &config.timeouts;
     conn::write_all(stream, &config.message, timeouts.write, Side::Client).await?;
+    report.sent = Some(String::from_utf8_lossy(&config.message).into_owned());
+    let sent_at = Instant::now();
 
     let mut response = Vec::new();
     let mut buf = vec![0; 16 * 1024];
     let end = loop {
         match conn::read(stream, &mut buf, timeouts.read, Side::Client).await {
             Ok(Read::Data(n)) => {
+                if response.is_empty() {
+                    report.timings_ms.first_byte = Some(millis(sent_at.elapsed()));
+                }
                 response.extend_from_slice(&buf[..n]);
                 if response.len() >= config.max_response {
                     response.truncate(config.max_response);
@@ -156,24 +238,30 @@ pub async fn exchange(stream: &mut SslStream<TcpStream>, config: &ClientConfig) 
             Err(e) => {
                 // Keep what arrived before the failure.
                 if !response.is_empty() {
-                    print_response(&response)?;
+                    print_response(&response, report, config)?;
                 }
                 return Err(e);
             }
         }
     };
-    print_response(&response)?;
-    match end {
-        End::Truncated => warn!(
-            "the server closed the connection without close_notify: \
-             the response may be truncated"
-        ),
-        End::Limit => warn!(
-            "stopped reading at --max-response {} bytes: the rest of the response is discarded",
-            config.max_response
-        ),
-        End::Closed => {}
-    }
+    print_response(&response, report, config)?;
+    report.closed = Some(match end {
+        End::Truncated => {
+            warn!(
+                "the server closed the connection without close_notify: \
+                 the response may be truncated"
+            );
+            "no close_notify"
+        }
+        End::Limit => {
+            warn!(
+                "stopped reading at --max-response {} bytes: the rest of the response is discarded",
+                config.max_response
+            );
+            "max-response reached"
+        }
+        End::Closed => "close_notify",
+    });
     if !matches!(end, End::Truncated) {
         if let Err(e) = conn::close(stream, timeouts.close, Side::Client).await {
             // The response is complete; a server that hangs up first costs nothing.
@@ -183,8 +271,13 @@ pub async fn exchange(stream: &mut SslStream<TcpStream>, config: &ClientConfig) 
     Ok(())
 }
 
-/// Prints the response; a closed stdout (`tlscat client | head -c0`) is not an error.
-fn print_response(response: &[u8]) -> Result<()> {
+/// Records the response and prints the seed's line (not with `--json`: the report has
+/// it); a closed stdout (`tlscat client | head -c0`) is not an error.
+fn print_response(response: &[u8], report: &mut Report, config: &ClientConfig) -> Result<()> {
+    report.received = Some(String::from_utf8_lossy(response).into_owned());
+    if config.output.json {
+        return Ok(());
+    }
     match report::response(response) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Error::Io {
             phase: Phase::Write,
@@ -192,4 +285,51 @@ fn print_response(response: &[u8]) -> Result<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Checks the `--expect-*` assertions against one connection's report.
+fn check(expect: &Expectations, report: &Report, offered_session: bool) -> Result<()> {
+    let got = |value: &Option<String>| value.clone().unwrap_or_else(|| "none".to_string());
+    let mismatch = |what, expected: &str, got: String| Error::Expectation {
+        what,
+        expected: expected.to_string(),
+        got,
+    };
+    if let Some(version) = expect.version {
+        if report.version.as_deref() != Some(version.name()) {
+            return Err(mismatch("version", version.name(), got(&report.version)));
+        }
+    }
+    if let Some(cipher) = &expect.cipher {
+        if !report
+            .cipher
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case(cipher))
+        {
+            return Err(mismatch("cipher", cipher, got(&report.cipher)));
+        }
+    }
+    if let Some(group) = &expect.group {
+        let wanted = display_group(group);
+        if !report
+            .group
+            .as_deref()
+            .is_some_and(|g| g.eq_ignore_ascii_case(&wanted))
+        {
+            return Err(mismatch("group", &wanted, got(&report.group)));
+        }
+    }
+    if let Some(alpn) = &expect.alpn {
+        if report.alpn.as_deref() != Some(alpn.as_str()) {
+            return Err(mismatch("ALPN protocol", alpn, got(&report.alpn)));
+        }
+    }
+    if expect.resumed && offered_session && !report.resumed {
+        return Err(mismatch(
+            "session",
+            "resumed",
+            "a full handshake (the server did not accept the session)".to_string(),
+        ));
+    }
+    Ok(())
 }

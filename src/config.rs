@@ -38,17 +38,215 @@ impl Default for Timeouts {
     }
 }
 
+/// A TLS protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls1_0,
+    Tls1_1,
+    Tls1_2,
+    Tls1_3,
+}
+
+impl TlsVersion {
+    /// Every version, oldest first.
+    pub const ALL: [TlsVersion; 4] = [
+        TlsVersion::Tls1_0,
+        TlsVersion::Tls1_1,
+        TlsVersion::Tls1_2,
+        TlsVersion::Tls1_3,
+    ];
+
+    /// OpenSSL's name, as in reports: `TLSv1.3`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVersion::Tls1_0 => "TLSv1",
+            TlsVersion::Tls1_1 => "TLSv1.1",
+            TlsVersion::Tls1_2 => "TLSv1.2",
+            TlsVersion::Tls1_3 => "TLSv1.3",
+        }
+    }
+
+    /// The number as written on the command line: `1.3`.
+    pub fn number(self) -> &'static str {
+        match self {
+            TlsVersion::Tls1_0 => "1.0",
+            TlsVersion::Tls1_1 => "1.1",
+            TlsVersion::Tls1_2 => "1.2",
+            TlsVersion::Tls1_3 => "1.3",
+        }
+    }
+
+    /// Parses `1.2`, `TLSv1.2`, `tls1.2`, `tls1_2`.
+    pub fn parse(text: &str) -> Option<TlsVersion> {
+        let lower = text.trim().to_ascii_lowercase().replace('_', ".");
+        let number = lower
+            .strip_prefix("tlsv")
+            .or_else(|| lower.strip_prefix("tls"))
+            .unwrap_or(&lower);
+        TlsVersion::ALL
+            .into_iter()
+            .find(|v| v.number() == number || (number == "1" && *v == TlsVersion::Tls1_0))
+    }
+}
+
+/// A base set of protocol settings that the other flags refine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// Mozilla's "intermediate": TLS 1.2 and 1.3, AEAD suites with forward secrecy.
+    #[default]
+    Intermediate,
+    /// Mozilla's "modern": TLS 1.3 only.
+    Modern,
+    /// OpenSSL's own defaults and the system crypto policy, untouched.
+    System,
+}
+
+/// Where a private key's passphrase comes from (like openssl's `-passin`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Passphrase {
+    /// `env:VAR`
+    Env(String),
+    /// `file:PATH` (first line)
+    File(PathBuf),
+    /// `pass:TEXT` (visible to other users in `ps`: prefer the others)
+    Literal(String),
+}
+
+impl std::fmt::Debug for Passphrase {
+    /// Never shows a literal passphrase.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Passphrase::Env(var) => write!(f, "env:{var}"),
+            Passphrase::File(path) => write!(f, "file:{}", path.display()),
+            Passphrase::Literal(_) => f.write_str("pass:<hidden>"),
+        }
+    }
+}
+
+/// A certificate with its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// PEM certificate (plus chain) and PEM private key, possibly encrypted.
+    Pem {
+        cert: PathBuf,
+        key: PathBuf,
+        passphrase: Option<Passphrase>,
+    },
+    /// A PKCS#12 bundle holding key, certificate and chain.
+    Pkcs12 {
+        path: PathBuf,
+        passphrase: Option<Passphrase>,
+    },
+}
+
+impl Identity {
+    /// The file that names this identity in messages.
+    pub fn display_path(&self) -> std::path::Display<'_> {
+        match self {
+            Identity::Pem { cert, .. } => cert.display(),
+            Identity::Pkcs12 { path, .. } => path.display(),
+        }
+    }
+}
+
+/// Protocol settings both sides share.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub profile: Profile,
+    pub min_version: Option<TlsVersion>,
+    pub max_version: Option<TlsVersion>,
+    /// OpenSSL cipher list for TLS 1.2 and older.
+    pub ciphers: Option<String>,
+    /// TLS 1.3 cipher suites, colon-separated.
+    pub ciphersuites: Option<String>,
+    /// Key exchange groups, colon-separated, in preference order.
+    pub groups: Option<String>,
+    /// Signature algorithms, colon-separated.
+    pub sigalgs: Option<String>,
+    /// ALPN protocols in preference order.
+    pub alpn: Vec<String>,
+    /// Append TLS secrets here in NSS key log format (for Wireshark).
+    pub keylog: Option<PathBuf>,
+}
+
+/// How per-connection reports and traces are shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputSettings {
+    /// One JSON object per connection on stdout instead of the seed's lines.
+    pub json: bool,
+    /// No handshake report on stderr.
+    pub quiet: bool,
+    /// Every TLS message as it is sent or received.
+    pub trace: bool,
+}
+
+/// Client certificates the server asks for (mutual TLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// CA certificates that client certificates must chain to.
+    pub ca_file: PathBuf,
+    /// Refuse clients without a certificate (otherwise a certificate is optional).
+    pub required: bool,
+}
+
+/// Session resumption on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// How long a session can be resumed.
+    pub timeout: Duration,
+    /// Issue session tickets (otherwise only the server-side cache resumes).
+    pub tickets: bool,
+    /// Tickets sent after a TLS 1.3 handshake.
+    pub num_tickets: usize,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            timeout: Duration::from_secs(300),
+            tickets: true,
+            num_tickets: 2,
+        }
+    }
+}
+
+/// A certificate the server presents, and the SNI names it is chosen for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCertificate {
+    pub identity: Identity,
+    /// Names from `--sni NAME=…`; empty means "the DNS names in the certificate".
+    pub names: Vec<String>,
+}
+
+/// What a client run must observe, or it exits 7.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expectations {
+    pub version: Option<TlsVersion>,
+    pub cipher: Option<String>,
+    pub group: Option<String>,
+    pub alpn: Option<String>,
+    /// Every connection that offered a session must have resumed it.
+    pub resumed: bool,
+}
+
 /// Settings of `tlscat server`.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// `HOST:PORT` strings; every address a host resolves to is bound.
     pub listen: Vec<String>,
-    /// PEM file with the certificate, optionally followed by its chain.
-    pub cert: PathBuf,
-    /// PEM file with the private key.
-    pub key: PathBuf,
+    /// Certificates to serve; the first is the default when SNI matches none.
+    pub certificates: Vec<ServerCertificate>,
     /// Serve a certificate that has expired (with a warning) instead of refusing to start.
     pub allow_expired: bool,
+    /// Protocol settings.
+    pub tls: TlsSettings,
+    /// With ALPN configured, go on without it when the client offers nothing we speak
+    /// (instead of the `no_application_protocol` alert).
+    pub alpn_optional: bool,
+    /// Ask clients for certificates (mutual TLS).
+    pub client_auth: Option<ClientAuth>,
+    /// Session cache and tickets.
+    pub sessions: SessionSettings,
     /// What the server answers to every message.
     pub reply: Vec<u8>,
     /// Largest message read from a client, in bytes.
@@ -59,20 +257,33 @@ pub struct ServerConfig {
     pub timeouts: Timeouts,
     /// How long connections in flight may take to finish after a stop signal.
     pub drain_timeout: Duration,
+    /// Reports and traces.
+    pub output: OutputSettings,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: vec![format!("localhost:{DEFAULT_PORT}")],
-            cert: PathBuf::from("certs/server.crt"),
-            key: PathBuf::from("certs/server.key"),
+            certificates: vec![ServerCertificate {
+                identity: Identity::Pem {
+                    cert: PathBuf::from("certs/server.crt"),
+                    key: PathBuf::from("certs/server.key"),
+                    passphrase: None,
+                },
+                names: Vec::new(),
+            }],
             allow_expired: false,
+            tls: TlsSettings::default(),
+            alpn_optional: false,
+            client_auth: None,
+            sessions: SessionSettings::default(),
             reply: DEFAULT_REPLY.as_bytes().to_vec(),
             max_message: 1024,
             max_conns: 1024,
             timeouts: Timeouts::default(),
             drain_timeout: Duration::from_secs(5),
+            output: OutputSettings::default(),
         }
     }
 }
@@ -95,16 +306,32 @@ pub struct ClientConfig {
     pub port: u16,
     /// Name sent in SNI and checked against the certificate; `None` means `host`.
     pub server_name: Option<String>,
+    /// Send SNI (an IP address is never sent, as the RFC says).
+    pub sni: bool,
     /// Where trusted CA certificates come from.
     pub trust: Trust,
     /// Skip certificate and hostname verification (see [`crate::tls::danger`]).
     pub insecure: bool,
+    /// Client certificate for mutual TLS.
+    pub identity: Option<Identity>,
+    /// Protocol settings.
+    pub tls: TlsSettings,
     /// What the client sends.
     pub message: Vec<u8>,
     /// Largest response kept, in bytes; reading stops there.
     pub max_response: usize,
+    /// Connections after the first, each offering the previous session for resumption.
+    pub reconnect: usize,
+    /// Offer this saved session (PEM) on the first connection.
+    pub session_in: Option<PathBuf>,
+    /// Save the last session (PEM) here.
+    pub session_out: Option<PathBuf>,
+    /// Assertions checked on every connection.
+    pub expect: Expectations,
     /// Per-phase timeouts.
     pub timeouts: Timeouts,
+    /// Reports and traces.
+    pub output: OutputSettings,
 }
 
 impl Default for ClientConfig {
@@ -113,11 +340,19 @@ impl Default for ClientConfig {
             host: "localhost".to_string(),
             port: DEFAULT_PORT,
             server_name: None,
+            sni: true,
             trust: Trust::System,
             insecure: false,
+            identity: None,
+            tls: TlsSettings::default(),
             message: DEFAULT_MESSAGE.as_bytes().to_vec(),
             max_response: 1024 * 1024,
+            reconnect: 0,
+            session_in: None,
+            session_out: None,
+            expect: Expectations::default(),
             timeouts: Timeouts::default(),
+            output: OutputSettings::default(),
         }
     }
 }

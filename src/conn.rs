@@ -8,6 +8,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_openssl::SslStream;
 
 use crate::error::{Error, Phase, Result};
+use crate::tls::observe::Observer;
+use crate::tls::trace::Direction;
 use crate::tls::{self, Side};
 
 /// Most bytes discarded while waiting for the peer's close_notify.
@@ -44,7 +46,12 @@ where
     match within(Phase::Read, limit, stream.read(buf)).await? {
         Ok(0) if tls::received_close_notify(stream.ssl()) => Ok(Read::Closed),
         Ok(0) => Ok(Read::Truncated),
-        Ok(n) => Ok(Read::Data(n)),
+        Ok(n) => {
+            if let Some(observer) = Observer::of(stream.ssl()) {
+                observer.application_data(Direction::Received, n);
+            }
+            Ok(Read::Data(n))
+        }
         Err(e) if tls::is_unexpected_eof(&e) => Ok(Read::Truncated),
         Err(e) => Err(tls::io_failure(e, Phase::Read, side)),
     }
@@ -65,7 +72,11 @@ where
         stream.flush().await
     })
     .await?;
-    written.map_err(|e| tls::io_failure(e, Phase::Write, side))
+    written.map_err(|e| tls::io_failure(e, Phase::Write, side))?;
+    if let Some(observer) = Observer::of(stream.ssl()) {
+        observer.application_data(Direction::Sent, data.len());
+    }
+    Ok(())
 }
 
 /// Sends close_notify, then (unless the peer already closed) waits for the peer's,

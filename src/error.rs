@@ -105,6 +105,14 @@ pub enum Error {
     #[error("{phase} failed: {source}")]
     Io { phase: Phase, source: io::Error },
 
+    /// An `--expect-*` assertion did not hold.
+    #[error("expected {what} {expected}, got {got}")]
+    Expectation {
+        what: &'static str,
+        expected: String,
+        got: String,
+    },
+
     /// A failure inside OpenSSL or tlscat that the user cannot fix with a flag.
     #[error("internal error: {0}")]
     Internal(String),
@@ -119,6 +127,7 @@ impl Error {
             Error::Handshake { .. } | Error::Tls { .. } => 4,
             Error::Verify { .. } => 5,
             Error::Timeout { .. } => 6,
+            Error::Expectation { .. } => 7,
             Error::Io { .. } | Error::Internal(_) => 1,
         }
     }

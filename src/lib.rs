@@ -37,6 +37,47 @@ pub use error::{Error, Phase, Result};
 /// The OpenSSL version tlscat was compiled against (from `openssl-sys`, via build.rs).
 pub const OPENSSL_BUILD_VERSION: &str = env!("TLSCAT_OPENSSL_BUILD_VERSION");
 
+/// `tlscat version --json`: versions and what the linked OpenSSL supports here.
+pub fn version_json() -> serde_json::Value {
+    serde_json::json!({
+        "tlscat": env!("CARGO_PKG_VERSION"),
+        "openssl_build": OPENSSL_BUILD_VERSION,
+        "openssl_runtime": openssl::version::version(),
+        "supports": tls::probe::capabilities(),
+    })
+}
+
+/// `tlscat version`: the same as [`version_json`], in words.
+pub fn version_text() -> String {
+    let caps = tls::probe::capabilities();
+    format!(
+        "tlscat {}\n\
+         OpenSSL built with: {}\n\
+         OpenSSL running:    {}\n\
+         TLS versions:       {}\n\
+         groups:             {}\n\
+         TLS 1.3 suites:     {}\n\
+         TLS 1.2 ciphers:    {}\n\
+         signature schemes:  {}\n\
+         group names:        {}\n\
+         key logging:        {}",
+        env!("CARGO_PKG_VERSION"),
+        OPENSSL_BUILD_VERSION,
+        openssl::version::version(),
+        caps.versions.join(", "),
+        caps.groups.join(", "),
+        caps.tls13_suites.join(", "),
+        caps.tls12_ciphers.join(", "),
+        caps.sigalgs.join(", "),
+        if caps.group_names {
+            "from the library"
+        } else {
+            "from the peer's key"
+        },
+        if caps.key_logging { "yes" } else { "no" },
+    )
+}
+
 /// One line naming tlscat's version and both OpenSSL versions: the one it was built
 /// against and the one it runs with (they differ when the system library is upgraded).
 pub fn version_line() -> String {

@@ -15,10 +15,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Server(cli.server));
     init_logging(&command);
+    let json = command.json();
     match run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "tlscat: {err}");
+            if json {
+                let object = serde_json::json!({
+                    "type": "error",
+                    "error": err.to_string(),
+                    "exit_code": err.exit_code(),
+                });
+                let _ = writeln!(std::io::stdout(), "{object}");
+            }
             let mut source = err.source();
             while let Some(cause) = source {
                 debug!("caused by: {cause}");
@@ -47,11 +56,20 @@ fn run(command: Command) -> Result<(), Error> {
             let config = ClientConfig::try_from(args)?;
             runtime.block_on(client::run(&config))
         }
+        Command::Version(args) => {
+            let text = if args.json {
+                tlscat::version_json().to_string()
+            } else {
+                tlscat::version_text()
+            };
+            let _ = writeln!(std::io::stdout(), "{text}");
+            Ok(())
+        }
     }
 }
 
 /// Logs go to stderr: the server's with a timestamp (it runs for long), the client's as
-/// `tlscat: warning: …`. `RUST_LOG` overrides the default level (server info, client warn).
+/// `tlscat: warning: …`. `RUST_LOG` overrides the default level (server info, else warn).
 fn init_logging(command: &Command) {
     let server = matches!(command, Command::Server(_));
     let default_level = if server { "info" } else { "warn" };

@@ -1,17 +1,38 @@
-//! What tlscat prints on stdout: the seed's lines, so scripts can compare them. Diagnostics
-//! go to stderr through `log`.
+//! What tlscat tells the user about each connection.
 //!
-//! Peer data is shown as text with control characters escaped (`\n`, `\r`, `\u{1b}`, …) and
-//! invalid UTF-8 replaced by U+FFFD, so every report is one line and a peer cannot drive
-//! the terminal.
+//! - stdout carries the seed's lines (`Server is listening on …`, `Connected to: …`,
+//!   `Received: …`, `Response from server: …`), or with `--json` one JSON object per
+//!   connection (and per trace event), so scripts can read it;
+//! - stderr carries the human handshake report (unless `--quiet`), the `--trace` lines
+//!   and the log.
+//!
+//! Peer data in the seed's lines is shown as text with control characters escaped (`\n`,
+//! `\r`, `\u{1b}`, …) and invalid UTF-8 replaced by U+FFFD, so every line stays one line
+//! and a peer cannot drive the terminal.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::time::Duration;
 
-/// `Server is listening on ADDR`, once per bound address (tests read the port from it).
-pub fn listening(addr: SocketAddr) -> io::Result<()> {
-    line(format_args!("Server is listening on {addr}"))
+use openssl::ssl::{NameType, SslRef};
+use serde::Serialize;
+
+use crate::tls::cert::{self, CertSummary};
+use crate::tls::trace::{Direction, Message};
+use crate::tls::{self, Side};
+
+/// `Server is listening on ADDR`, once per bound address (tests read the port from it);
+/// with `json`, `{"type":"listening","address":"ADDR"}`.
+pub fn listening(addr: SocketAddr, json: bool) -> io::Result<()> {
+    if json {
+        line(format_args!(
+            "{}",
+            serde_json::json!({"type": "listening", "address": addr.to_string()})
+        ))
+    } else {
+        line(format_args!("Server is listening on {addr}"))
+    }
 }
 
 /// `Connected to: ADDR`, after a client's handshake succeeded.
@@ -50,9 +71,315 @@ pub fn printable(bytes: &[u8]) -> String {
     shown
 }
 
+/// How long each phase took, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// TCP connect (client only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect: Option<f64>,
+    /// The TLS handshake.
+    pub handshake: f64,
+    /// From the end of the handshake to the first application byte received.
+    pub first_byte: Option<f64>,
+}
+
+/// Milliseconds, rounded to microseconds.
+pub fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// Everything about one connection: what was negotiated, who the peer is, what was
+/// exchanged. Serialized as the `--json` object (field names are a stable interface,
+/// documented in the README).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `client` or `server`: which side wrote this report.
+    pub side: &'static str,
+    /// The other end's address.
+    pub peer: String,
+    /// Server name sent (client) or received (server) in SNI.
+    pub sni: Option<String>,
+    pub version: Option<String>,
+    pub cipher: Option<String>,
+    /// Key exchange group, e.g. `X25519`, `P-256`.
+    pub group: Option<String>,
+    /// The server's handshake signature scheme, e.g. `ecdsa_secp256r1_sha256`.
+    pub signature: Option<String>,
+    pub alpn: Option<String>,
+    /// The session was resumed (abbreviated handshake).
+    pub resumed: bool,
+    /// The peer's certificate was verified (client: the server's chain and name; server:
+    /// the client's certificate, when one was asked for).
+    pub verified: bool,
+    /// OpenSSL's verification result, or why nothing was verified.
+    pub verify_result: String,
+    /// The certificate we presented (server: the one chosen by SNI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertSummary>,
+    /// The peer's certificate chain, leaf first.
+    pub peer_chain: Vec<CertSummary>,
+    pub timings_ms: Timings,
+    /// What we sent (client: the message; server: the reply).
+    pub sent: Option<String>,
+    /// What we received (client: the response; server: the message).
+    pub received: Option<String>,
+    /// How the connection ended: `close_notify`, `no close_notify`, `max-response reached`.
+    pub closed: Option<&'static str>,
+    /// Why the connection failed, if it did.
+    pub error: Option<String>,
+}
+
+impl Report {
+    /// A report with nothing negotiated yet (e.g. the handshake failed).
+    pub fn new(side: Side, peer: String) -> Report {
+        Report {
+            kind: "connection",
+            side: match side {
+                Side::Client => "client",
+                Side::Server => "server",
+            },
+            peer,
+            sni: None,
+            version: None,
+            cipher: None,
+            group: None,
+            signature: None,
+            alpn: None,
+            resumed: false,
+            verified: false,
+            verify_result: "no handshake".to_string(),
+            certificate: None,
+            peer_chain: Vec::new(),
+            timings_ms: Timings::default(),
+            sent: None,
+            received: None,
+            closed: None,
+            error: None,
+        }
+    }
+
+    /// Fills in what the finished handshake negotiated.
+    pub fn negotiated(&mut self, ssl: &SslRef, side: Side, verification_asked: bool) {
+        self.sni = ssl.servername(NameType::HOST_NAME).map(str::to_string);
+        self.version = Some(ssl.version_str().to_string());
+        self.cipher = ssl.current_cipher().map(|c| c.name().to_string());
+        self.group = tls::negotiated_group(ssl).map(|g| display_group(&g));
+        self.signature = match side {
+            Side::Client => tls::peer_signature(ssl),
+            Side::Server => tls::own_signature(ssl),
+        };
+        self.alpn = ssl
+            .selected_alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        self.resumed = ssl.session_reused();
+        self.peer_chain = peer_chain(ssl);
+        let result = ssl.verify_result();
+        (self.verified, self.verify_result) = if !verification_asked {
+            match side {
+                Side::Client => (
+                    false,
+                    format!(
+                        "skipped (--insecure); OpenSSL says: {}",
+                        result.error_string()
+                    ),
+                ),
+                Side::Server => (false, "no client certificate asked for".to_string()),
+            }
+        } else if self.peer_chain.is_empty() {
+            (false, "no certificate".to_string())
+        } else if result.as_raw() == 0 {
+            (true, "ok".to_string())
+        } else {
+            (false, result.error_string().to_string())
+        };
+    }
+
+    /// The report as one JSON line.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The report in words, as printed on stderr.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let heading = match self.side {
+            "client" => format!("connection to {}", self.peer),
+            _ => format!("connection from {}", self.peer),
+        };
+        let _ = writeln!(out, "{heading}");
+        let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+        if let Some(version) = &self.version {
+            let _ = writeln!(
+                out,
+                "  protocol   {version}, {}, group {}, signature {}",
+                or_none(&self.cipher),
+                or_none(&self.group),
+                or_none(&self.signature)
+            );
+            let _ = writeln!(
+                out,
+                "  session    {}; ALPN {}; SNI {}",
+                if self.resumed {
+                    "resumed"
+                } else {
+                    "full handshake"
+                },
+                or_none(&self.alpn),
+                or_none(&self.sni)
+            );
+            let verdict = if self.verified { "yes" } else { "no" };
+            let _ = writeln!(out, "  verified   {verdict} ({})", self.verify_result);
+        }
+        if let Some(certificate) = &self.certificate {
+            let _ = writeln!(out, "  served     {}", certificate.subject);
+        }
+        for (depth, cert) in self.peer_chain.iter().enumerate() {
+            let label = if depth == 0 { "peer chain" } else { "" };
+            let _ = writeln!(out, "  {label:<10} [{depth}] {}", cert.subject);
+            let _ = writeln!(out, "                 issuer  {}", cert.issuer);
+            if !cert.alt_names.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "                 names   {}",
+                    cert.alt_names.join(", ")
+                );
+            }
+            let _ = writeln!(
+                out,
+                "                 valid   {} to {}",
+                cert.not_before, cert.not_after
+            );
+            let _ = writeln!(out, "                 sha256  {}", cert.sha256);
+        }
+        let timings = &self.timings_ms;
+        let mut phases = Vec::new();
+        if let Some(connect) = timings.connect {
+            phases.push(format!("connect {connect:.3} ms"));
+        }
+        if self.version.is_some() {
+            phases.push(format!("handshake {:.3} ms", timings.handshake));
+        }
+        if let Some(first) = timings.first_byte {
+            phases.push(format!("first byte {first:.3} ms"));
+        }
+        if !phases.is_empty() {
+            let _ = writeln!(out, "  timings    {}", phases.join(", "));
+        }
+        if let Some(closed) = self.closed {
+            let _ = writeln!(out, "  closed     {closed}");
+        }
+        if let Some(error) = &self.error {
+            let _ = writeln!(out, "  error      {error}");
+        }
+        out
+    }
+
+    /// Prints the report: JSON on stdout with `json` (always), else text on stderr unless
+    /// `quiet` or the handshake never finished (the error line says enough then).
+    pub fn emit(&self, json: bool, quiet: bool) {
+        if json {
+            let _ = line(format_args!("{}", self.to_json()));
+        } else if !quiet && self.version.is_some() {
+            let _ = io::stderr().lock().write_all(self.to_text().as_bytes());
+        }
+    }
+}
+
+/// The peer's chain, leaf first, whether or not it verified.
+fn peer_chain(ssl: &SslRef) -> Vec<CertSummary> {
+    if let Some(chain) = ssl.verified_chain().filter(|c| !c.is_empty()) {
+        return chain.iter().map(cert::summary).collect();
+    }
+    let mut chain: Vec<CertSummary> = ssl
+        .peer_certificate()
+        .iter()
+        .map(|c| cert::summary(c))
+        .collect();
+    if let Some(sent) = ssl.peer_cert_chain() {
+        for cert in sent {
+            let summary = cert::summary(cert);
+            if !chain.contains(&summary) {
+                chain.push(summary);
+            }
+        }
+    }
+    chain
+}
+
+/// The group names readers know (`P-256` rather than `secp256r1` or `prime256v1`).
+pub fn display_group(name: &str) -> String {
+    match name.to_ascii_lowercase().as_str() {
+        "x25519" => "X25519".into(),
+        "x448" => "X448".into(),
+        "secp256r1" | "prime256v1" | "p-256" => "P-256".into(),
+        "secp384r1" | "p-384" => "P-384".into(),
+        "secp521r1" | "p-521" => "P-521".into(),
+        _ => name.to_string(),
+    }
+}
+
+/// One TLS message (or application data) going by, for `--trace`.
+#[derive(Debug)]
+pub struct TraceEvent<'a> {
+    pub peer: &'a str,
+    /// Since the connection's observer was created.
+    pub millis: f64,
+    pub direction: Direction,
+    pub bytes: usize,
+    pub message: Message,
+}
+
+#[derive(Serialize)]
+struct TraceJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    peer: &'a str,
+    t_ms: f64,
+    direction: &'static str,
+    record: &'static str,
+    message: &'a str,
+    bytes: usize,
+    step: &'static str,
+}
+
+/// Prints a trace event: an NDJSON object on stdout with `json`, else a line on stderr.
+pub fn trace(event: &TraceEvent<'_>, json: bool) {
+    if json {
+        let object = TraceJson {
+            kind: "trace",
+            peer: event.peer,
+            t_ms: (event.millis * 1000.0).round() / 1000.0,
+            direction: event.direction.word(),
+            record: event.message.record,
+            message: &event.message.name,
+            bytes: event.bytes,
+            step: event.message.step,
+        };
+        if let Ok(text) = serde_json::to_string(&object) {
+            let _ = line(format_args!("{text}"));
+        }
+    } else {
+        let arrow = match event.direction {
+            Direction::Sent => "->",
+            Direction::Received => "<-",
+        };
+        let _ = writeln!(
+            io::stderr().lock(),
+            "trace {} +{:.3}ms {arrow} {} ({} bytes): {}",
+            event.peer,
+            event.millis,
+            event.message.name,
+            event.bytes,
+            event.message.step
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::printable;
+    use super::*;
 
     #[test]
     fn printable_keeps_text_and_escapes_control_characters() {
@@ -63,5 +390,13 @@ mod tests {
         assert_eq!(printable(b"line\r\n\x1b[31m"), "line\\r\\n\\u{1b}[31m");
         assert_eq!(printable("héllo".as_bytes()), "héllo");
         assert_eq!(printable(b"\xff!"), "\u{fffd}!");
+    }
+
+    #[test]
+    fn group_names_are_shown_the_same_whatever_openssl_calls_them() {
+        assert_eq!(display_group("secp256r1"), "P-256");
+        assert_eq!(display_group("prime256v1"), "P-256");
+        assert_eq!(display_group("x25519"), "X25519");
+        assert_eq!(display_group("X25519MLKEM768"), "X25519MLKEM768");
     }
 }

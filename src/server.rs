@@ -11,8 +11,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::time::Instant;
+
 use log::{debug, info, warn};
-use openssl::ssl::{Ssl, SslAcceptor};
+use openssl::ssl::{Ssl, SslVerifyMode};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
@@ -24,9 +26,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::ServerConfig;
 use crate::conn::{self, Read};
 use crate::error::{Error, Phase, Result, seconds};
-use crate::report;
+use crate::report::{self, Report, millis};
 use crate::shutdown::Request;
-use crate::tls::{self, Side};
+use crate::tls::observe::Observer;
+use crate::tls::{self, Acceptor, Side, verify};
 
 /// Pending connections the kernel queues per listener while all permits are taken.
 const LISTEN_BACKLOG: i32 = 1024;
@@ -41,7 +44,7 @@ pub struct Server {
 
 /// What every connection task reads.
 struct Shared {
-    acceptor: SslAcceptor,
+    acceptor: Acceptor,
     config: ServerConfig,
 }
 
@@ -69,15 +72,21 @@ impl Server {
     /// flight finish within the drain timeout (or until a second `Stop`), cuts the rest,
     /// and returns.
     pub async fn run(self, mut requests: mpsc::UnboundedReceiver<Request>) -> Result<()> {
+        let config = &self.shared.config;
         for addr in self.local_addrs() {
-            if let Err(e) = report::listening(addr) {
+            if let Err(e) = report::listening(addr, config.output.json) {
                 warn!("cannot write to stdout: {e}");
             }
         }
+        let served: Vec<String> = config
+            .certificates
+            .iter()
+            .map(|c| c.identity.display_path().to_string())
+            .collect();
         info!(
             "tlscat {} serving {}",
             crate::version_line(),
-            self.shared.config.cert.display()
+            served.join(", ")
         );
 
         let permits = Arc::new(Semaphore::new(self.shared.config.max_conns));
@@ -224,51 +233,113 @@ async fn accept_loop(
     }
 }
 
-/// The seed's exchange on one connection: handshake, read a message, print it, answer,
-/// close with close_notify.
+/// One connection: the exchange, then its report (failures are also logged by the caller).
 async fn handle(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<()> {
+    let output = shared.config.output;
+    let mut report = Report::new(Side::Server, peer.to_string());
+    let result = exchange(tcp, peer, shared, &mut report).await;
+    if let Err(e) = &result {
+        report.error = Some(e.to_string());
+    }
+    report.emit(output.json, output.quiet);
+    result
+}
+
+/// The seed's exchange: handshake, read a message, print it, answer, close with
+/// close_notify.
+async fn exchange(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    report: &mut Report,
+) -> Result<()> {
     let config = &shared.config;
     let timeouts = &config.timeouts;
+    let output = config.output;
     // The reply goes out in one small write: do not let Nagle hold it back.
     tcp.set_nodelay(true).map_err(|e| Error::Io {
         phase: Phase::Handshake,
         source: e,
     })?;
-    let ssl = Ssl::new(shared.acceptor.context())?;
+    let observer = Observer::new(
+        Side::Server,
+        peer.to_string(),
+        output.trace.then_some(output.json),
+    );
+    let mut ssl = Ssl::new(&shared.acceptor.context)?;
+    observer.attach(&mut ssl)?;
+    if let Some(auth) = &config.client_auth {
+        let mut mode = SslVerifyMode::PEER;
+        if auth.required {
+            mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+        }
+        let observer = Arc::clone(&observer);
+        ssl.set_verify_callback(mode, move |preverified, ctx| {
+            if !preverified {
+                observer.record_verify_failure(ctx);
+            }
+            preverified
+        });
+    }
     let mut stream = SslStream::new(ssl, tcp)?;
-    conn::within(
+    let started = Instant::now();
+    let handshake = conn::within(
         Phase::Handshake,
         timeouts.handshake,
         Pin::new(&mut stream).accept(),
     )
-    .await?
-    .map_err(|e| tls::handshake_failure(e, Side::Server))?;
-    debug!("{peer}: {}", tls::negotiated(stream.ssl()));
-    let _ = report::connected(peer);
+    .await?;
+    if let Err(e) = handshake {
+        return Err(match observer.verify_failure() {
+            Some(failure) => verify::client_rejection(&failure),
+            None => tls::handshake_failure(e, Side::Server, false),
+        });
+    }
+    let handshake_done = Instant::now();
+    report.timings_ms.handshake = millis(handshake_done - started);
+    report.negotiated(stream.ssl(), Side::Server, config.client_auth.is_some());
+    report.certificate = shared
+        .acceptor
+        .certificate_of(stream.ssl().ssl_context())
+        .cloned();
+    if !output.json {
+        let _ = report::connected(peer);
+    }
 
     let mut message = vec![0; config.max_message];
     match conn::read(&mut stream, &mut message, timeouts.read, Side::Server).await? {
         Read::Data(n) => {
+            report.timings_ms.first_byte = Some(millis(handshake_done.elapsed()));
             if stream.ssl().pending() > 0 {
                 warn!(
                     "{peer}: message longer than --max-message {} bytes: the rest is discarded",
                     config.max_message
                 );
             }
-            let _ = report::received(&message[..n]);
+            report.received = Some(String::from_utf8_lossy(&message[..n]).into_owned());
+            if !output.json {
+                let _ = report::received(&message[..n]);
+            }
             conn::write_all(&mut stream, &config.reply, timeouts.write, Side::Server).await?;
+            report.sent = Some(String::from_utf8_lossy(&config.reply).into_owned());
         }
         Read::Closed => info!("{peer}: closed the connection without sending a message"),
         Read::Truncated => {
             info!("{peer}: disconnected without sending a message");
+            report.closed = Some("no close_notify");
             return Ok(());
         }
     }
-    match conn::close(&mut stream, timeouts.close, Side::Server).await {
-        Ok(true) => debug!("{peer}: closed cleanly"),
-        Ok(false) => debug!("{peer}: closed without close_notify"),
-        // The reply is out: a peer that vanishes now has lost nothing.
-        Err(e) => debug!("{peer}: {e}"),
-    }
+    report.closed = Some(
+        match conn::close(&mut stream, timeouts.close, Side::Server).await {
+            Ok(true) => "close_notify",
+            Ok(false) => "no close_notify",
+            // The reply is out: a peer that vanishes now has lost nothing.
+            Err(e) => {
+                debug!("{peer}: {e}");
+                "no close_notify"
+            }
+        },
+    );
     Ok(())
 }

@@ -242,7 +242,13 @@ fn a_server_that_never_replies_exits_6_at_the_read_timeout() {
     let accept = s_server.wait_stdout("ACCEPT", |l| l.starts_with("ACCEPT "));
     let output = run(tlscat()
         .args(["client", "--connect", accept.trim_start_matches("ACCEPT ")])
-        .args(["--read-timeout", "500ms", "--servername", "localhost"])
+        .args([
+            "--read-timeout",
+            "500ms",
+            "--servername",
+            "localhost",
+            "--quiet",
+        ])
         .arg("--cacert")
         .arg(pki.ca()));
     assert_exit(&output, 6);

@@ -1,56 +1,172 @@
-//! The server's TLS context.
+//! The server's TLS contexts: one per certificate, chosen by SNI, all configured alike.
 
-use log::warn;
-use openssl::ssl::{SslAcceptor, SslMethod};
+use std::sync::Arc;
 
-use super::cert;
-use crate::config::ServerConfig;
+use log::{debug, warn};
+use openssl::ssl::{AlpnError, NameType, SniError, SslContext, SslContextBuilder, SslOptions};
+use openssl::x509::store::X509StoreBuilder;
+
+use super::cert::{self, CertSummary, LoadedIdentity};
+use super::protocol::{self, Protocol};
+use crate::config::{ServerCertificate, ServerConfig};
 use crate::error::{Error, Result};
 
-/// Key exchange groups offered by the server, strongest-fastest first. OpenSSL's default
-/// list also has X448 and P-521, which Mozilla's intermediate profile leaves out.
-const GROUPS: &str = "X25519:P-256:P-384";
-
-/// Identifies tlscat's sessions in the session cache (required once clients present
-/// certificates, harmless before).
+/// Identifies tlscat's sessions in the session cache (required with client certificates).
 const SESSION_ID_CONTEXT: &[u8] = b"tlscat";
 
-/// Builds the server context from Mozilla's intermediate profile (TLS 1.2 and 1.3, AEAD
-/// suites, forward secrecy) with the configured certificate chain and key.
-///
-/// Refuses a key that does not match the certificate, and an expired certificate unless
-/// `allow_expired` is set.
-pub fn acceptor(config: &ServerConfig) -> Result<SslAcceptor> {
-    let chain = cert::load_certificates(&config.cert, "--cert")?;
-    let key = cert::load_private_key(&config.key, "--key")?;
-    let (leaf, intermediates) = chain
-        .split_first()
-        .ok_or_else(|| Error::Internal("certificate loader returned an empty chain".to_string()))?;
-    if !leaf.public_key()?.public_eq(&key) {
-        return Err(Error::Config(format!(
-            "{} does not match {}: pass the key that belongs to this certificate, \
-             or regenerate both with scripts/gen-certs.sh --force",
-            config.key.display(),
-            config.cert.display()
-        )));
-    }
-    check_validity(leaf, config)?;
-
-    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
-    builder.set_groups_list(GROUPS)?;
-    builder.set_certificate(leaf)?;
-    for intermediate in intermediates {
-        builder.add_extra_chain_cert(intermediate.clone())?;
-    }
-    builder.set_private_key(&key)?;
-    builder.set_session_id_context(SESSION_ID_CONTEXT)?;
-    Ok(builder.build())
+/// The server's TLS setup: new connections start on `context`; SNI may switch them to
+/// another certificate's context.
+#[derive(Clone)]
+pub struct Acceptor {
+    pub context: SslContext,
+    /// Certificates by context, to report which one a connection got.
+    served: Arc<Vec<(SslContext, CertSummary)>>,
 }
 
-fn check_validity(leaf: &openssl::x509::X509Ref, config: &ServerConfig) -> Result<()> {
-    let shown = config.cert.display();
+impl Acceptor {
+    /// The certificate a connection was served with.
+    pub fn certificate_of(&self, ctx: &openssl::ssl::SslContextRef) -> Option<&CertSummary> {
+        self.served
+            .iter()
+            .find(|(candidate, _)| std::ptr::eq(candidate.as_ref(), ctx))
+            .map(|(_, summary)| summary)
+    }
+}
+
+/// Builds the contexts: the profile's preset, the protocol settings, each certificate with
+/// its chain, sessions, client certificates and ALPN. Refuses a key that does not match
+/// its certificate, and an expired certificate unless `allow_expired` is set.
+pub fn acceptor(config: &ServerConfig) -> Result<Acceptor> {
+    let protocol = Protocol::new(&config.tls)?;
+    let mut loaded = Vec::new();
+    for certificate in &config.certificates {
+        let identity = cert::load_identity(&certificate.identity)?;
+        check_validity(&identity, certificate, config.allow_expired)?;
+        loaded.push((sni_names(certificate, &identity), identity));
+    }
+    let Some(((default_names, default_identity), others)) = loaded.split_first() else {
+        return Err(Error::Config(
+            "no certificate to serve: pass --cert and --key".into(),
+        ));
+    };
+    // In the order given: the first certificate whose names match the SNI is served;
+    // `None` stands for the default context itself.
+    let mut table = vec![(default_names.clone(), None)];
+    let mut served = Vec::new();
+    for (names, identity) in others {
+        let context = protocol.server_context(|b| configure(b, config, identity))?;
+        served.push((context.clone(), cert::summary(&identity.cert)));
+        table.push((names.clone(), Some(context)));
+    }
+    let context = protocol.server_context(|b| {
+        configure(b, config, default_identity)?;
+        if table.len() > 1 {
+            b.set_servername_callback(move |ssl, _alert| {
+                let Some(name) = ssl.servername(NameType::HOST_NAME).map(str::to_string) else {
+                    return Ok(());
+                };
+                match table.iter().find(|(names, _)| matches_any(names, &name)) {
+                    Some((_, Some(other))) => ssl
+                        .set_ssl_context(other)
+                        .map_err(|_| SniError::ALERT_FATAL),
+                    Some((_, None)) => Ok(()),
+                    None => {
+                        debug!("SNI {name:?} matches no certificate: serving the default");
+                        Ok(())
+                    }
+                }
+            });
+        }
+        Ok(())
+    })?;
+    served.insert(0, (context.clone(), cert::summary(&default_identity.cert)));
+    Ok(Acceptor {
+        context,
+        served: Arc::new(served),
+    })
+}
+
+/// Everything but the protocol settings, for one certificate.
+fn configure(
+    builder: &mut SslContextBuilder,
+    config: &ServerConfig,
+    identity: &LoadedIdentity,
+) -> Result<()> {
+    builder.set_certificate(&identity.cert)?;
+    for intermediate in &identity.chain {
+        builder.add_extra_chain_cert(intermediate.clone())?;
+    }
+    builder.set_private_key(&identity.key)?;
+    builder.set_session_id_context(SESSION_ID_CONTEXT)?;
+
+    let sessions = &config.sessions;
+    super::compat::set_session_timeout(builder, sessions.timeout.as_secs());
+    if !sessions.tickets {
+        builder.set_options(SslOptions::NO_TICKET);
+    }
+    builder.set_num_tickets(sessions.num_tickets)?;
+
+    if let Some(auth) = &config.client_auth {
+        let cas = cert::load_certificates(&auth.ca_file, "--client-ca")?;
+        let mut store = X509StoreBuilder::new()?;
+        for ca in &cas {
+            store.add_cert(ca.clone())?;
+            builder.add_client_ca(ca)?;
+        }
+        builder.set_verify_cert_store(store.build())?;
+    }
+
+    let alpn = config.tls.alpn.clone();
+    if !alpn.is_empty() {
+        let optional = config.alpn_optional;
+        builder.set_alpn_select_callback(move |_, offered| {
+            // Our preference order decides (RFC 7301 leaves the choice to the server).
+            alpn.iter()
+                .find_map(|ours| protocol::alpn_find(offered, ours.as_bytes()))
+                .ok_or(if optional {
+                    AlpnError::NOACK
+                } else {
+                    AlpnError::ALERT_FATAL
+                })
+        });
+    }
+    Ok(())
+}
+
+/// The names a certificate is chosen for: `--sni` names, else its DNS names.
+fn sni_names(certificate: &ServerCertificate, identity: &LoadedIdentity) -> Vec<String> {
+    if !certificate.names.is_empty() {
+        return certificate.names.clone();
+    }
+    cert::alt_names(&identity.cert)
+        .into_iter()
+        .filter_map(|name| name.strip_prefix("DNS:").map(str::to_string))
+        .collect()
+}
+
+/// Case-insensitive match, with `*.example.com` covering exactly one more label.
+fn matches_any(names: &[String], requested: &str) -> bool {
+    let requested = requested.to_ascii_lowercase();
+    names.iter().any(|name| {
+        let name = name.to_ascii_lowercase();
+        match name.strip_prefix("*.") {
+            Some(suffix) => requested
+                .split_once('.')
+                .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+            None => name == requested,
+        }
+    })
+}
+
+fn check_validity(
+    identity: &LoadedIdentity,
+    certificate: &ServerCertificate,
+    allow_expired: bool,
+) -> Result<()> {
+    let shown = certificate.identity.display_path();
+    let leaf = &identity.cert;
     if cert::has_expired(leaf)? {
-        if !config.allow_expired {
+        if !allow_expired {
             return Err(Error::Config(format!(
                 "{shown} expired on {}: renew it (scripts/gen-certs.sh --force), \
                  or pass --allow-expired to serve it anyway",
@@ -69,4 +185,19 @@ fn check_validity(leaf: &openssl::x509::X509Ref, config: &ServerConfig) -> Resul
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches_any;
+
+    #[test]
+    fn sni_names_match_exactly_or_by_one_wildcard_label() {
+        let names = vec!["localhost".to_string(), "*.example.com".to_string()];
+        assert!(matches_any(&names, "LOCALHOST"));
+        assert!(matches_any(&names, "www.example.com"));
+        assert!(!matches_any(&names, "example.com"));
+        assert!(!matches_any(&names, "a.b.example.com"));
+        assert!(!matches_any(&names, "other.org"));
+    }
 }

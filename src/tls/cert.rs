@@ -6,9 +6,13 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use openssl::asn1::Asn1Time;
+use openssl::hash::MessageDigest;
+use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::{X509, X509NameRef, X509Ref};
+use serde::Serialize;
 
+use crate::config::{Identity, Passphrase};
 use crate::error::{Error, Result};
 
 /// Reads a whole file, turning the common failures into a one-line fix.
@@ -54,25 +58,149 @@ pub fn load_certificates(path: &Path, flag: &str) -> Result<Vec<X509>> {
     }
 }
 
-/// The private key of a PEM file (PKCS#8, or traditional RSA/EC). Never prompts for a
-/// passphrase: an encrypted key is reported as such.
-pub fn load_private_key(path: &Path, flag: &str) -> Result<PKey<Private>> {
+/// The private key of a PEM file (PKCS#8, or traditional RSA/EC), decrypted with
+/// `passphrase` if it is encrypted. Never prompts on the terminal.
+fn load_private_key(
+    path: &Path,
+    flag: &str,
+    passphrase: Option<&Passphrase>,
+) -> Result<PKey<Private>> {
     let pem = read_pem_file(path, flag)?;
     let shown = path.display();
-    // An empty passphrase callback keeps OpenSSL from prompting on the terminal.
-    match PKey::private_key_from_pem_callback(&pem, |_| Ok(0)) {
-        Ok(key) => Ok(key),
-        Err(_) if contains(&pem, "ENCRYPTED") => Err(Error::Config(format!(
-            "{shown} is an encrypted private key: tlscat needs it unencrypted \
-             (openssl pkey -in {shown} -out server-plain.key)"
+    let secret = passphrase.map(read_passphrase).transpose()?;
+    let encrypted = contains(&pem, "ENCRYPTED");
+    // The callback answers OpenSSL's passphrase prompt, so it never reaches the terminal.
+    let parsed = PKey::private_key_from_pem_callback(&pem, |buf| {
+        let secret = secret.as_deref().unwrap_or_default();
+        let n = secret.len().min(buf.len());
+        buf[..n].copy_from_slice(&secret[..n]);
+        Ok(n)
+    });
+    match (parsed, passphrase) {
+        (Ok(key), _) => Ok(key),
+        (Err(_), None) if encrypted => Err(Error::Config(format!(
+            "{shown} is an encrypted private key: give its passphrase with --pass env:VAR \
+             or --pass file:PATH"
         ))),
-        Err(_) if contains(&pem, "CERTIFICATE-----") && !contains(&pem, "PRIVATE KEY-----") => {
+        (Err(_), Some(source)) if encrypted => Err(Error::Config(format!(
+            "{shown}: wrong passphrase (from --pass {source:?})"
+        ))),
+        (Err(_), _)
+            if contains(&pem, "CERTIFICATE-----") && !contains(&pem, "PRIVATE KEY-----") =>
+        {
             Err(Error::Config(format!(
                 "{shown} holds a certificate, not a private key: did you swap --cert and --key?"
             )))
         }
-        Err(_) => Err(Error::Config(format!(
+        (Err(_), _) => Err(Error::Config(format!(
             "{shown} holds no readable PEM private key (-----BEGIN PRIVATE KEY-----): pass one with {flag}"
+        ))),
+    }
+}
+
+/// The secret behind `--pass`: the variable's value, the file's first line, or the text.
+fn read_passphrase(passphrase: &Passphrase) -> Result<Vec<u8>> {
+    match passphrase {
+        Passphrase::Env(var) => std::env::var_os(var)
+            .map(|value| value.into_encoded_bytes())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "--pass env:{var}: the environment variable {var} is not set"
+                ))
+            }),
+        Passphrase::File(path) => {
+            let content = std::fs::read(path).map_err(|e| {
+                Error::Config(format!(
+                    "--pass file:{}: cannot read it: {e}",
+                    path.display()
+                ))
+            })?;
+            let line = content.split(|&b| b == b'\n').next().unwrap_or_default();
+            Ok(line.strip_suffix(b"\r").unwrap_or(line).to_vec())
+        }
+        Passphrase::Literal(text) => Ok(text.as_bytes().to_vec()),
+    }
+}
+
+/// A certificate, the chain sent after it, and its private key.
+pub struct LoadedIdentity {
+    pub cert: X509,
+    pub chain: Vec<X509>,
+    pub key: PKey<Private>,
+}
+
+/// Loads a PEM pair or a PKCS#12 bundle and checks that key and certificate belong together.
+pub fn load_identity(identity: &Identity) -> Result<LoadedIdentity> {
+    let loaded = match identity {
+        Identity::Pem {
+            cert,
+            key,
+            passphrase,
+        } => {
+            let mut certs = load_certificates(cert, "--cert")?.into_iter();
+            let Some(leaf) = certs.next() else {
+                return Err(Error::Internal("empty certificate list".into()));
+            };
+            LoadedIdentity {
+                cert: leaf,
+                chain: certs.collect(),
+                key: load_private_key(key, "--key", passphrase.as_ref())?,
+            }
+        }
+        Identity::Pkcs12 { path, passphrase } => load_pkcs12(path, passphrase.as_ref())?,
+    };
+    if !loaded.cert.public_key()?.public_eq(&loaded.key) {
+        let what = match identity {
+            Identity::Pem { cert, key, .. } => {
+                format!("{} does not match {}", key.display(), cert.display())
+            }
+            Identity::Pkcs12 { path, .. } => {
+                format!(
+                    "the key in {} does not match its certificate",
+                    path.display()
+                )
+            }
+        };
+        return Err(Error::Config(format!(
+            "{what}: pass the key that belongs to this certificate, \
+             or regenerate both with scripts/gen-certs.sh --force"
+        )));
+    }
+    Ok(loaded)
+}
+
+fn load_pkcs12(path: &Path, passphrase: Option<&Passphrase>) -> Result<LoadedIdentity> {
+    let der = std::fs::read(path)
+        .map_err(|e| Error::Config(format!("cannot read --p12 {}: {e}", path.display())))?;
+    let shown = path.display();
+    let bundle = Pkcs12::from_der(&der).map_err(|_| {
+        Error::Config(format!(
+            "{shown} is not a PKCS#12 file: make one with openssl pkcs12 -export"
+        ))
+    })?;
+    let secret = passphrase
+        .map(read_passphrase)
+        .transpose()?
+        .unwrap_or_default();
+    let secret = String::from_utf8(secret)
+        .map_err(|_| Error::Config(format!("--pass for {shown} is not valid UTF-8")))?;
+    let parsed = bundle.parse2(&secret).map_err(|_| {
+        Error::Config(format!(
+            "cannot open {shown}: wrong passphrase (--pass), or an old encryption \
+             (RC2/3DES) that needs OpenSSL's legacy provider: re-export it with a current openssl"
+        ))
+    })?;
+    match (parsed.cert, parsed.pkey) {
+        (Some(cert), Some(key)) => Ok(LoadedIdentity {
+            cert,
+            chain: parsed
+                .ca
+                .map(|ca| ca.into_iter().collect())
+                .unwrap_or_default(),
+            key,
+        }),
+        _ => Err(Error::Config(format!(
+            "{shown} must hold both a certificate and its private key"
         ))),
     }
 }
@@ -126,4 +254,40 @@ pub fn has_expired(cert: &X509Ref) -> Result<bool> {
 /// Whether the certificate's validity starts after now.
 pub fn is_not_yet_valid(cert: &X509Ref) -> Result<bool> {
     Ok(cert.not_before() > Asn1Time::days_from_now(0)?)
+}
+
+/// A certificate, described for reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CertSummary {
+    pub subject: String,
+    pub issuer: String,
+    pub alt_names: Vec<String>,
+    pub not_before: String,
+    pub not_after: String,
+    /// SHA-256 of the DER encoding, as colon-separated hex.
+    pub sha256: String,
+}
+
+/// Describes a certificate for reports and diagnostics.
+pub fn summary(cert: &X509Ref) -> CertSummary {
+    CertSummary {
+        subject: name(cert.subject_name()),
+        issuer: name(cert.issuer_name()),
+        alt_names: alt_names(cert),
+        not_before: cert.not_before().to_string(),
+        not_after: cert.not_after().to_string(),
+        sha256: fingerprint(cert),
+    }
+}
+
+fn fingerprint(cert: &X509Ref) -> String {
+    cert.digest(MessageDigest::sha256())
+        .map(|digest| {
+            digest
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .unwrap_or_default()
 }

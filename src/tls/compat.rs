@@ -1,8 +1,226 @@
-//! Calls the safe `openssl` crate cannot make for us, wrapped once. Any use of the
-//! `ossl*` cfgs from build.rs belongs here.
+//! The calls the safe `openssl` crate does not offer, declared and wrapped once. This is
+//! the only module that looks at the `ossl*` cfgs from build.rs: each wrapper picks the
+//! best call the linked OpenSSL has and falls back on older ones.
 
-use foreign_types::ForeignTypeRef;
-use openssl::ssl::SslRef;
+use std::ffi::{CStr, c_char, c_int, c_long, c_void};
+
+use foreign_types::{ForeignType, ForeignTypeRef};
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey};
+use openssl::ssl::{SslCipher, SslContextBuilder, SslContextRef, SslRef};
+use openssl::stack::StackRef;
+use openssl_sys::{SSL, SSL_CTX};
+
+/// `SSL_CTX_set_msg_callback`'s callback: (sent?, version, content type, bytes, length,
+/// the SSL, user argument).
+pub type MessageCallback =
+    unsafe extern "C" fn(c_int, c_int, c_int, *const c_void, usize, *mut SSL, *mut c_void);
+
+unsafe extern "C" {
+    fn SSL_CTX_set_msg_callback(ctx: *mut SSL_CTX, callback: Option<MessageCallback>);
+    fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, seconds: c_long) -> c_long;
+    fn SSL_CTX_get_ciphers(ctx: *const SSL_CTX) -> *mut openssl_sys::stack_st_SSL_CIPHER;
+    fn SSL_get_peer_signature_type_nid(ssl: *const SSL, nid: *mut c_int) -> c_int;
+    #[cfg(ossl300)]
+    fn SSL_get_signature_type_nid(ssl: *const SSL, nid: *mut c_int) -> c_int;
+    #[cfg(ossl300)]
+    fn SSL_group_to_name(ssl: *mut SSL, id: c_int) -> *const c_char;
+    #[cfg(ossl320)]
+    fn SSL_get0_group_name(ssl: *mut SSL) -> *const c_char;
+}
+
+const SSL_CTRL_GET_PEER_SIGNATURE_NID: c_int = 108;
+#[cfg(ossl300)]
+const SSL_CTRL_GET_SIGNATURE_NID: c_int = 132;
+#[cfg(all(ossl300, not(ossl320)))]
+const SSL_CTRL_GET_NEGOTIATED_GROUP: c_int = 134;
+
+/// Whether the linked library can name the negotiated group itself (3.0 and later) rather
+/// than through the peer's ephemeral key.
+pub const NAMES_GROUPS: bool = cfg!(ossl300);
+
+/// Installs a message callback on every connection of the context.
+pub fn set_message_callback(ctx: &mut SslContextBuilder, callback: MessageCallback) {
+    // SAFETY: the context pointer is valid; the callback is a plain function.
+    unsafe { SSL_CTX_set_msg_callback(ctx.as_ptr(), Some(callback)) }
+}
+
+/// How long sessions stay resumable (`SSL_CTX_set_timeout`).
+pub fn set_session_timeout(ctx: &mut SslContextBuilder, seconds: u64) {
+    let seconds = c_long::try_from(seconds).unwrap_or(c_long::MAX);
+    // SAFETY: the context pointer is valid.
+    unsafe {
+        SSL_CTX_set_timeout(ctx.as_ptr(), seconds);
+    }
+}
+
+/// The cipher suites (TLS 1.3 and older) the context would offer.
+pub fn context_ciphers(ctx: &SslContextRef) -> Vec<&'static str> {
+    // SAFETY: the stack belongs to the context and outlives this call; cipher names are
+    // static strings inside OpenSSL.
+    unsafe {
+        let stack = SSL_CTX_get_ciphers(ctx.as_ptr());
+        if stack.is_null() {
+            return Vec::new();
+        }
+        let stack: &StackRef<SslCipher> = StackRef::from_ptr(stack);
+        stack.iter().map(|cipher| cipher.name()).collect()
+    }
+}
+
+/// C string from OpenSSL, or `None` for NULL.
+///
+/// # Safety
+/// `ptr` must be NULL or a NUL-terminated string that outlives the copy.
+unsafe fn owned(ptr: *const c_char) -> Option<String> {
+    if ptr.is_null() {
+        None
+    } else {
+        // SAFETY: per the function contract.
+        Some(
+            unsafe { CStr::from_ptr(ptr) }
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// The key exchange group of the connection, in OpenSSL's spelling (`X25519`,
+/// `secp256r1`, `X25519MLKEM768`, …).
+pub fn negotiated_group(ssl: &SslRef) -> Option<String> {
+    #[cfg(ossl320)]
+    {
+        // SAFETY: valid SSL; the name is static inside OpenSSL.
+        unsafe { owned(SSL_get0_group_name(ssl.as_ptr())) }
+    }
+    #[cfg(all(ossl300, not(ossl320)))]
+    {
+        // SAFETY: valid SSL; SSL_get_negotiated_group is this SSL_ctrl; the name is static.
+        unsafe {
+            let id = openssl_sys::SSL_ctrl(
+                ssl.as_ptr(),
+                SSL_CTRL_GET_NEGOTIATED_GROUP,
+                0,
+                std::ptr::null_mut(),
+            );
+            if id <= 0 {
+                return peer_key_group(ssl);
+            }
+            owned(SSL_group_to_name(ssl.as_ptr(), id as c_int)).or_else(|| peer_key_group(ssl))
+        }
+    }
+    #[cfg(not(ossl300))]
+    {
+        peer_key_group(ssl)
+    }
+}
+
+/// The group, deduced from the peer's ephemeral key (what `s_client` shows as "Server
+/// Temp Key"): the only way before OpenSSL 3.0.
+fn peer_key_group(ssl: &SslRef) -> Option<String> {
+    let mut key = std::ptr::null_mut();
+    // SAFETY: valid SSL; on success we own one reference to the key.
+    let key = unsafe {
+        if openssl_sys::SSL_get_peer_tmp_key(ssl.as_ptr(), &mut key) <= 0 || key.is_null() {
+            return None;
+        }
+        PKey::<openssl::pkey::Public>::from_ptr(key)
+    };
+    match key.id() {
+        Id::X25519 => Some("X25519".into()),
+        Id::X448 => Some("X448".into()),
+        Id::EC => key
+            .ec_key()
+            .ok()?
+            .group()
+            .curve_name()
+            .and_then(|nid| nid.short_name().ok())
+            .map(str::to_string),
+        Id::DH => Some(format!("DH {} bits", key.bits())),
+        _ => None,
+    }
+}
+
+/// The signature scheme the peer signed the handshake with (`ecdsa_secp256r1_sha256`, …).
+pub fn peer_signature(ssl: &SslRef) -> Option<String> {
+    let mut kind = 0;
+    // SAFETY: valid SSL and out-pointer.
+    let have_kind = unsafe { SSL_get_peer_signature_type_nid(ssl.as_ptr(), &mut kind) } == 1;
+    let mut digest: c_int = 0;
+    // SAFETY: SSL_get_peer_signature_nid is this SSL_ctrl with an int out-pointer.
+    let have_digest = unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            SSL_CTRL_GET_PEER_SIGNATURE_NID,
+            0,
+            (&mut digest as *mut c_int).cast(),
+        )
+    } == 1;
+    have_kind.then(|| signature_name(kind, have_digest.then_some(digest), ssl))
+}
+
+/// The signature scheme we signed the handshake with (OpenSSL 3.0 and later).
+pub fn own_signature(ssl: &SslRef) -> Option<String> {
+    #[cfg(ossl300)]
+    {
+        let mut kind = 0;
+        let mut digest: c_int = 0;
+        // SAFETY: valid SSL and out-pointers; SSL_get_signature_nid is this SSL_ctrl.
+        let (have_kind, have_digest) = unsafe {
+            (
+                SSL_get_signature_type_nid(ssl.as_ptr(), &mut kind) == 1,
+                openssl_sys::SSL_ctrl(
+                    ssl.as_ptr(),
+                    SSL_CTRL_GET_SIGNATURE_NID,
+                    0,
+                    (&mut digest as *mut c_int).cast(),
+                ) == 1,
+            )
+        };
+        have_kind.then(|| signature_name(kind, have_digest.then_some(digest), ssl))
+    }
+    #[cfg(not(ossl300))]
+    {
+        let _ = ssl;
+        None
+    }
+}
+
+/// TLS 1.3 style scheme names from OpenSSL's (key type, digest) pair.
+fn signature_name(kind: c_int, digest: Option<c_int>, ssl: &SslRef) -> String {
+    let digest = digest
+        .map(Nid::from_raw)
+        .and_then(|nid| nid.short_name().ok())
+        .map(|name| name.to_ascii_lowercase().replace('-', ""));
+    let digest = digest.as_deref().unwrap_or("unknown");
+    match kind {
+        openssl_sys::EVP_PKEY_EC => {
+            // TLS 1.3 binds the curve to the hash; TLS 1.2 names only the hash.
+            let curve = match digest {
+                "sha256" => "secp256r1_",
+                "sha384" => "secp384r1_",
+                "sha512" => "secp521r1_",
+                _ => "",
+            };
+            if ssl.version2() == Some(openssl::ssl::SslVersion::TLS1_3) {
+                format!("ecdsa_{curve}{digest}")
+            } else {
+                format!("ecdsa_{digest}")
+            }
+        }
+        openssl_sys::EVP_PKEY_RSA_PSS => format!("rsa_pss_rsae_{digest}"),
+        openssl_sys::EVP_PKEY_RSA => format!("rsa_pkcs1_{digest}"),
+        openssl_sys::EVP_PKEY_ED25519 => "ed25519".to_string(),
+        openssl_sys::EVP_PKEY_ED448 => "ed448".to_string(),
+        other => format!(
+            "{}+{digest}",
+            Nid::from_raw(other)
+                .short_name()
+                .unwrap_or("unknown")
+                .to_ascii_lowercase()
+        ),
+    }
+}
 
 /// Whether the peer's close_notify has arrived (`SSL_get_shutdown`). The safe
 /// `SslRef::get_shutdown` needs `&mut`, which `tokio_openssl::SslStream` does not hand out.

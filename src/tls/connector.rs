@@ -1,18 +1,22 @@
 //! The client's TLS context and per-connection `Ssl`.
 
-use openssl::ssl::{Ssl, SslConnector, SslMethod, SslVerifyMode, SslVersion};
+use std::sync::Arc;
+
+use openssl::ssl::{Ssl, SslConnector, SslSessionCacheMode, SslSessionRef, SslVerifyMode};
 use openssl::x509::store::X509StoreBuilder;
 
-use super::verify::VerifyLog;
+use super::observe::Observer;
+use super::protocol::{self, Protocol};
 use super::{cert, danger};
 use crate::config::{ClientConfig, Trust};
 use crate::error::Result;
 
-/// Builds the client context: TLS 1.2 or newer, the crate's safe cipher defaults, peer
-/// verification on, trusting either one CA file or the system store.
+/// Builds the client context: the profile's preset (TLS 1.2 or newer by default),
+/// verification on, trusting either one CA file or the system store; the client
+/// certificate, ALPN, and a session cache that hands new sessions to the observer.
 pub fn connector(config: &ClientConfig) -> Result<SslConnector> {
-    let mut builder = SslConnector::builder(SslMethod::tls_client())?;
-    builder.set_min_proto_version(Some(SslVersion::TLS1_2))?;
+    let protocol = Protocol::new(&config.tls)?;
+    let mut builder = protocol.connector_builder()?;
     if let Trust::CaFile(path) = &config.trust {
         // Only this file: a private CA must not be mixed up with the public web PKI.
         let mut store = X509StoreBuilder::new()?;
@@ -21,31 +25,56 @@ pub fn connector(config: &ClientConfig) -> Result<SslConnector> {
         }
         builder.set_cert_store(store.build());
     }
+    if let Some(identity) = &config.identity {
+        let identity = cert::load_identity(identity)?;
+        builder.set_certificate(&identity.cert)?;
+        for intermediate in identity.chain {
+            builder.add_extra_chain_cert(intermediate)?;
+        }
+        builder.set_private_key(&identity.key)?;
+    }
+    if !config.tls.alpn.is_empty() {
+        builder.set_alpn_protos(&protocol::alpn_wire(&config.tls.alpn))?;
+    }
+    // Sessions (TLS 1.2 at the handshake, TLS 1.3 tickets later) go to the connection's
+    // observer; tlscat decides which one to offer next, so no internal cache.
+    builder.set_session_cache_mode(SslSessionCacheMode::CLIENT | SslSessionCacheMode::NO_INTERNAL);
+    builder.set_new_session_callback(|ssl, session| {
+        if let Some(observer) = Observer::of(ssl) {
+            observer.record_session(session);
+        }
+    });
     Ok(builder.build())
 }
 
-/// A client `Ssl` ready to connect, and where its verification failure will be recorded.
-pub struct ClientSsl {
-    pub ssl: Ssl,
-    pub verify_log: VerifyLog,
-}
-
 /// Prepares one connection: SNI and hostname (or IP address) verification for the
-/// configured server name, through `configure().into_ssl()` so neither can be forgotten.
-pub fn client_ssl(connector: &SslConnector, config: &ClientConfig) -> Result<ClientSsl> {
+/// configured server name through `configure().into_ssl()`, so neither can be forgotten;
+/// the observer attached; `session` offered for resumption.
+pub fn client_ssl(
+    connector: &SslConnector,
+    config: &ClientConfig,
+    observer: &Arc<Observer>,
+    session: Option<&SslSessionRef>,
+) -> Result<Ssl> {
     let mut configuration = connector.configure()?;
-    let verify_log = VerifyLog::default();
+    configuration.set_use_server_name_indication(config.sni);
     if config.insecure {
         danger::skip_verification(&mut configuration);
     } else {
-        let log = verify_log.clone();
+        let observer = Arc::clone(observer);
         configuration.set_verify_callback(SslVerifyMode::PEER, move |preverified, ctx| {
             if !preverified {
-                log.record(ctx);
+                observer.record_verify_failure(ctx);
             }
             preverified
         });
     }
-    let ssl = configuration.into_ssl(config.server_name())?;
-    Ok(ClientSsl { ssl, verify_log })
+    let mut ssl = configuration.into_ssl(config.server_name())?;
+    observer.attach(&mut ssl)?;
+    if let Some(session) = session {
+        // SAFETY: the session comes from this connector's context, or from a session file
+        // (what `s_client -sess_in` does); OpenSSL checks its version against ours.
+        unsafe { ssl.set_session(session)? };
+    }
+    Ok(ssl)
 }

@@ -41,6 +41,7 @@ const DECRYPTION_FAILED_OR_BAD_RECORD_MAC: i32 = 281;
 const UNEXPECTED_EOF_WHILE_READING: i32 = 294;
 const VERSION_TOO_LOW: i32 = 396;
 const NO_SHARED_GROUPS: i32 = 410;
+const NO_APPLICATION_PROTOCOL: i32 = 235;
 // Alerts received from the peer: SSL_AD_REASON_OFFSET (1000) + the alert number.
 const ALERT_HANDSHAKE_FAILURE: i32 = 1040;
 const ALERT_BAD_CERTIFICATE: i32 = 1042;
@@ -53,6 +54,7 @@ const ALERT_DECRYPT_ERROR: i32 = 1051;
 const ALERT_PROTOCOL_VERSION: i32 = 1070;
 const ALERT_INSUFFICIENT_SECURITY: i32 = 1071;
 const ALERT_CERTIFICATE_REQUIRED: i32 = 1116;
+const ALERT_NO_APPLICATION_PROTOCOL: i32 = 1120;
 
 /// What went wrong, in the user's words.
 struct Diagnosis {
@@ -80,7 +82,9 @@ fn raw_reason(stack: &ErrorStack) -> String {
         .map_or_else(|| stack.to_string(), str::to_string)
 }
 
-fn diagnose(stack: &ErrorStack, side: Side) -> Diagnosis {
+/// `certificate_requested`: the server sent a CertificateRequest (client side), which turns
+/// a bare handshake_failure alert into "the server wants a certificate".
+fn diagnose(stack: &ErrorStack, side: Side, certificate_requested: bool) -> Diagnosis {
     let peer = side.peer();
     let protocol = |reason: String, hint: Option<&str>| Diagnosis {
         reason,
@@ -127,6 +131,14 @@ fn diagnose(stack: &ErrorStack, side: Side) -> Diagnosis {
             format!("no cipher suite or key exchange group in common with the {peer}"),
             Some("tlscat offers the modern AEAD suites with ECDHE (Mozilla intermediate)"),
         ),
+        (ALERT_HANDSHAKE_FAILURE, Side::Client) if certificate_requested => certificate(
+            "the server asked for a client certificate and aborted the handshake".into(),
+            "it requires a certificate signed by a CA it trusts: pass --cert and --key",
+        ),
+        (ALERT_NO_APPLICATION_PROTOCOL, _) | (NO_APPLICATION_PROTOCOL, _) => protocol(
+            format!("no ALPN protocol in common with the {peer}"),
+            Some("compare the --alpn lists of both sides (the server may allow --alpn-optional)"),
+        ),
         (ALERT_HANDSHAKE_FAILURE, _) => protocol(
             format!("the {peer} aborted the handshake (handshake_failure alert)"),
             Some(match side {
@@ -139,7 +151,7 @@ fn diagnose(stack: &ErrorStack, side: Side) -> Diagnosis {
         (ALERT_CERTIFICATE_REQUIRED | PEER_DID_NOT_RETURN_A_CERTIFICATE, Side::Client) => {
             certificate(
                 "the server requires a client certificate".into(),
-                "present one signed by a CA the server trusts (mutual TLS)",
+                "pass --cert and --key (or --p12) with one signed by a CA the server trusts",
             )
         }
         (ALERT_CERTIFICATE_REQUIRED | PEER_DID_NOT_RETURN_A_CERTIFICATE, Side::Server) => {
@@ -189,9 +201,9 @@ fn diagnose(stack: &ErrorStack, side: Side) -> Diagnosis {
 
 /// Turns a failed handshake into an [`Error`]: a rejected certificate gives
 /// [`Error::Verify`], anything else [`Error::Handshake`].
-pub fn handshake_failure(err: ssl::Error, side: Side) -> Error {
+pub fn handshake_failure(err: ssl::Error, side: Side, certificate_requested: bool) -> Error {
     let diagnosis = match (err.ssl_error(), err.io_error()) {
-        (Some(stack), _) => diagnose(stack, side),
+        (Some(stack), _) => diagnose(stack, side, certificate_requested),
         (None, Some(io)) => Diagnosis {
             reason: format!("connection lost during the handshake: {io}"),
             hint: None,
@@ -249,7 +261,7 @@ pub fn io_failure(err: io::Error, phase: Phase, side: Side) -> Error {
     let Some(stack) = inner_ssl_error(&err).and_then(ssl::Error::ssl_error) else {
         return Error::Io { phase, source: err };
     };
-    let diagnosis = diagnose(stack, side);
+    let diagnosis = diagnose(stack, side, false);
     if diagnosis.certificate {
         return Error::Verify {
             reason: diagnosis.reason,

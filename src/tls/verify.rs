@@ -1,11 +1,8 @@
 //! What the client learned when it rejected the server's certificate, and how to say it.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
-use openssl::x509::X509StoreContextRef;
 use openssl_sys as ffi;
 
-use super::cert;
+use super::cert::CertSummary;
 use crate::config::Trust;
 use crate::error::Error;
 
@@ -16,57 +13,21 @@ pub struct VerifyFailure {
     pub code: i32,
     /// OpenSSL's text for the code, e.g. "unable to get local issuer certificate".
     pub reason: String,
-    /// Position in the chain: 0 is the server's own certificate.
+    /// Position in the chain: 0 is the peer's own certificate.
     pub depth: u32,
-    pub subject: String,
-    pub issuer: String,
-    pub alt_names: Vec<String>,
-    pub not_before: String,
-    pub not_after: String,
-}
-
-/// Shared slot the verify callback writes into during the handshake.
-#[derive(Debug, Clone, Default)]
-pub struct VerifyLog(Arc<Mutex<Option<VerifyFailure>>>);
-
-impl VerifyLog {
-    /// Called from OpenSSL's verify callback for each certificate that failed a check;
-    /// keeps the first failure.
-    pub fn record(&self, ctx: &X509StoreContextRef) {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.is_some() {
-            return;
-        }
-        let error = ctx.error();
-        let current = ctx.current_cert();
-        *slot = Some(VerifyFailure {
-            code: error.as_raw(),
-            reason: error.error_string().to_string(),
-            depth: ctx.error_depth(),
-            subject: current.map_or_else(String::new, |c| cert::name(c.subject_name())),
-            issuer: current.map_or_else(String::new, |c| cert::name(c.issuer_name())),
-            alt_names: current.map_or_else(Vec::new, cert::alt_names),
-            not_before: current.map_or_else(String::new, |c| c.not_before().to_string()),
-            not_after: current.map_or_else(String::new, |c| c.not_after().to_string()),
-        });
-    }
-
-    /// The recorded failure, if verification failed.
-    pub fn failure(&self) -> Option<VerifyFailure> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
+    /// The certificate that failed, when OpenSSL names one.
+    pub certificate: Option<CertSummary>,
 }
 
 /// Explains a rejected server certificate: what was wrong and how to fix it.
 pub fn rejection(failure: &VerifyFailure, server_name: &str, trust: &Trust) -> Error {
-    let subject = &failure.subject;
-    let names = if failure.alt_names.is_empty() {
+    let unknown = CertSummary::default();
+    let cert = failure.certificate.as_ref().unwrap_or(&unknown);
+    let subject = &cert.subject;
+    let names = if cert.alt_names.is_empty() {
         "no subject alternative names".to_string()
     } else {
-        failure.alt_names.join(", ")
+        cert.alt_names.join(", ")
     };
     let trusted = match trust {
         Trust::CaFile(path) => format!("the CA file {}", path.display()),
@@ -74,7 +35,7 @@ pub fn rejection(failure: &VerifyFailure, server_name: &str, trust: &Trust) -> E
     };
     let (reason, hint) = match failure.code {
         ffi::X509_V_ERR_HOSTNAME_MISMATCH | ffi::X509_V_ERR_IP_ADDRESS_MISMATCH => {
-            let alternative = failure
+            let alternative = cert
                 .alt_names
                 .iter()
                 .find_map(|n| n.strip_prefix("DNS:"))
@@ -102,19 +63,19 @@ pub fn rejection(failure: &VerifyFailure, server_name: &str, trust: &Trust) -> E
         | ffi::X509_V_ERR_CERT_UNTRUSTED => (
             format!(
                 "{}: {subject} was issued by {}, which {trusted} does not trust",
-                failure.reason, failure.issuer
+                failure.reason, cert.issuer
             ),
             format!(
                 "pass --cacert FILE holding the certificate of {}",
-                failure.issuer
+                cert.issuer
             ),
         ),
         ffi::X509_V_ERR_CERT_HAS_EXPIRED => (
-            format!("{subject} expired on {}", failure.not_after),
+            format!("{subject} expired on {}", cert.not_after),
             "the server must renew it (scripts/gen-certs.sh --force makes a new set)".to_string(),
         ),
         ffi::X509_V_ERR_CERT_NOT_YET_VALID => (
-            format!("{subject} is not valid before {}", failure.not_before),
+            format!("{subject} is not valid before {}", cert.not_before),
             "check the clocks of both machines".to_string(),
         ),
         ffi::X509_V_ERR_INVALID_PURPOSE => (
@@ -122,15 +83,34 @@ pub fn rejection(failure: &VerifyFailure, server_name: &str, trust: &Trust) -> E
             "issue it with extendedKeyUsage=serverAuth".to_string(),
         ),
         _ => (
-            format!(
-                "{} (certificate {subject}, depth {})",
-                failure.reason, failure.depth
-            ),
+            format!("{}: certificate {subject}", failure.reason),
             "fix the server's chain; --insecure skips verification, for debugging only".to_string(),
         ),
     };
     Error::Verify {
-        reason,
+        reason: format!("{reason} ({})", failure.code_and_depth()),
         hint: Some(hint),
+    }
+}
+
+/// Explains a rejected client certificate, for the server's log.
+pub fn client_rejection(failure: &VerifyFailure) -> Error {
+    let subject = failure
+        .certificate
+        .as_ref()
+        .map_or("(no certificate)", |c| c.subject.as_str());
+    Error::Verify {
+        reason: format!(
+            "client certificate {subject}: {} ({})",
+            failure.reason,
+            failure.code_and_depth()
+        ),
+        hint: Some("client certificates must chain to --client-ca and be valid now".into()),
+    }
+}
+
+impl VerifyFailure {
+    fn code_and_depth(&self) -> String {
+        format!("verify error {} at depth {}", self.code, self.depth)
     }
 }

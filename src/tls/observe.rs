@@ -1,0 +1,186 @@
+//! What one connection's OpenSSL callbacks saw: the first certificate verification failure,
+//! whether the server asked for a client certificate, and (with `--trace`) every TLS
+//! message as it goes by. One [`Observer`] is attached to each `Ssl`.
+
+use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Instant;
+
+use foreign_types::ForeignTypeRef;
+use openssl::error::ErrorStack;
+use openssl::ex_data::Index;
+use openssl::ssl::{Ssl, SslContextBuilder, SslRef, SslSession, SslVersion};
+use openssl::x509::X509StoreContextRef;
+use openssl_sys::SSL;
+
+use super::cert;
+use super::compat;
+use super::failure::Side;
+use super::trace::{self, Direction, Message};
+use super::verify::VerifyFailure;
+use crate::report::{self, TraceEvent};
+
+/// Per-connection record filled by OpenSSL callbacks.
+pub struct Observer {
+    side: Side,
+    /// Who the connection is with, for trace lines.
+    peer: String,
+    started: Instant,
+    /// Trace format, when tracing: `true` for JSON.
+    trace_json: Option<bool>,
+    verify_failure: Mutex<Option<VerifyFailure>>,
+    certificate_requested: AtomicBool,
+    /// The newest session the server gave this client, for resumption.
+    session: Mutex<Option<SslSession>>,
+}
+
+static INDEX: OnceLock<Index<Ssl, Arc<Observer>>> = OnceLock::new();
+
+fn index() -> Result<Index<Ssl, Arc<Observer>>, ErrorStack> {
+    if let Some(index) = INDEX.get() {
+        return Ok(*index);
+    }
+    let index = Ssl::new_ex_index()?;
+    Ok(*INDEX.get_or_init(|| index))
+}
+
+/// Routes the context's message callback to the observer of each connection.
+pub fn install(ctx: &mut SslContextBuilder) {
+    compat::set_message_callback(ctx, on_message);
+}
+
+impl Observer {
+    /// A new observer; `trace` is `None` (off), `Some(false)` (text) or `Some(true)` (JSON).
+    pub fn new(side: Side, peer: String, trace: Option<bool>) -> Arc<Observer> {
+        Arc::new(Observer {
+            side,
+            peer,
+            started: Instant::now(),
+            trace_json: trace,
+            verify_failure: Mutex::new(None),
+            certificate_requested: AtomicBool::new(false),
+            session: Mutex::new(None),
+        })
+    }
+
+    /// Attaches the observer to a connection before its handshake.
+    pub fn attach(self: &Arc<Self>, ssl: &mut SslRef) -> Result<(), ErrorStack> {
+        ssl.set_ex_data(index()?, Arc::clone(self));
+        Ok(())
+    }
+
+    /// The observer attached to a connection, if any.
+    pub fn of(ssl: &SslRef) -> Option<&Arc<Observer>> {
+        ssl.ex_data(*INDEX.get()?)
+    }
+
+    /// Called from the verify callback for a certificate that failed; keeps the first.
+    pub fn record_verify_failure(&self, ctx: &X509StoreContextRef) {
+        let mut slot = self
+            .verify_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            let error = ctx.error();
+            *slot = Some(VerifyFailure {
+                code: error.as_raw(),
+                reason: error.error_string().to_string(),
+                depth: ctx.error_depth(),
+                certificate: ctx.current_cert().map(cert::summary),
+            });
+        }
+    }
+
+    /// The first verification failure, if any.
+    pub fn verify_failure(&self) -> Option<VerifyFailure> {
+        self.verify_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether the server sent a CertificateRequest.
+    pub fn certificate_requested(&self) -> bool {
+        self.certificate_requested.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the newest session (client side), replacing older ones.
+    pub fn record_session(&self, session: SslSession) {
+        *self.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(session);
+    }
+
+    /// The newest session received, if any.
+    pub fn take_session(&self) -> Option<SslSession> {
+        self.session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Records application data for the trace (the message callback does not see it).
+    pub fn application_data(&self, direction: Direction, bytes: usize) {
+        if self.trace_json.is_some() {
+            self.emit(direction, bytes, trace::application_data());
+        }
+    }
+
+    fn on_message(&self, direction: Direction, content_type: i32, bytes: &[u8], tls13: bool) {
+        if content_type == 22 && bytes.first() == Some(&13) && direction == Direction::Received {
+            self.certificate_requested.store(true, Ordering::Relaxed);
+        }
+        if self.trace_json.is_none() {
+            return;
+        }
+        if let Some(message) = trace::describe(content_type, bytes, direction, self.side, tls13) {
+            self.emit(direction, bytes.len(), message);
+        }
+    }
+
+    fn emit(&self, direction: Direction, bytes: usize, message: Message) {
+        let event = TraceEvent {
+            peer: &self.peer,
+            millis: self.started.elapsed().as_secs_f64() * 1000.0,
+            direction,
+            bytes,
+            message,
+        };
+        report::trace(&event, self.trace_json == Some(true));
+    }
+}
+
+/// The message callback: finds the connection's observer and hands it the message.
+unsafe extern "C" fn on_message(
+    write_p: c_int,
+    _version: c_int,
+    content_type: c_int,
+    buf: *const c_void,
+    len: usize,
+    ssl: *mut SSL,
+    _arg: *mut c_void,
+) {
+    if ssl.is_null() || (buf.is_null() && len > 0) {
+        return;
+    }
+    // SAFETY: OpenSSL passes the live SSL of the connection and `len` readable bytes.
+    let (ssl, bytes) = unsafe {
+        (
+            SslRef::from_ptr(ssl),
+            if len == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(buf.cast::<u8>(), len)
+            },
+        )
+    };
+    let Some(observer) = Observer::of(ssl) else {
+        return;
+    };
+    let direction = if write_p == 1 {
+        Direction::Sent
+    } else {
+        Direction::Received
+    };
+    let tls13 = ssl.version2() == Some(SslVersion::TLS1_3);
+    observer.on_message(direction, content_type, bytes, tls13);
+}
