@@ -35,11 +35,16 @@ pub async fn run(config: &ClientConfig) -> Result<()> {
         .as_deref()
         .map(session::load)
         .transpose()?;
-    for _ in 0..=config.reconnect {
+    for attempt in 0..=config.reconnect {
         let (report, outcome) = connection(&connector, config, offer.as_deref()).await;
         report.emit(config.output.json, config.output.quiet);
         let newest = outcome?;
-        check(&config.expect, &report, offer.is_some())?;
+        let should_resume = attempt > 0 || config.session_in.is_some();
+        check(
+            &config.expect,
+            &report,
+            should_resume.then_some(offer.is_some()),
+        )?;
         // TLS 1.2 resumption issues no new session: keep offering the one that worked.
         if newest.is_some() {
             offer = newest;
@@ -287,8 +292,9 @@ fn print_response(response: &[u8], report: &mut Report, config: &ClientConfig) -
     }
 }
 
-/// Checks the `--expect-*` assertions against one connection's report.
-fn check(expect: &Expectations, report: &Report, offered_session: bool) -> Result<()> {
+/// Checks the `--expect-*` assertions against one connection's report. `resumable` is
+/// `Some(offered)` for connections that should resume: reconnections and `--sess-in`.
+fn check(expect: &Expectations, report: &Report, resumable: Option<bool>) -> Result<()> {
     let got = |value: &Option<String>| value.clone().unwrap_or_else(|| "none".to_string());
     let mismatch = |what, expected: &str, got: String| Error::Expectation {
         what,
@@ -324,12 +330,13 @@ fn check(expect: &Expectations, report: &Report, offered_session: bool) -> Resul
             return Err(mismatch("ALPN protocol", alpn, got(&report.alpn)));
         }
     }
-    if expect.resumed && offered_session && !report.resumed {
-        return Err(mismatch(
-            "session",
-            "resumed",
-            "a full handshake (the server did not accept the session)".to_string(),
-        ));
+    if let (true, Some(offered), false) = (expect.resumed, resumable, report.resumed) {
+        let why = if offered {
+            "a full handshake (the server did not accept the session)"
+        } else {
+            "a full handshake (the server issued no session to offer)"
+        };
+        return Err(mismatch("session", "resumed", why.to_string()));
     }
     Ok(())
 }

@@ -12,6 +12,9 @@ use crate::tls::observe::Observer;
 use crate::tls::trace::Direction;
 use crate::tls::{self, Side};
 
+/// How long a failed write looks for the alert that explains it.
+const PEER_ALERT_WAIT: Duration = Duration::from_secs(1);
+
 /// Most bytes discarded while waiting for the peer's close_notify.
 const CLOSE_DISCARD_LIMIT: usize = 64 * 1024;
 
@@ -72,11 +75,35 @@ where
         stream.flush().await
     })
     .await?;
-    written.map_err(|e| tls::io_failure(e, Phase::Write, side))?;
+    if let Err(e) = written {
+        let failure = tls::io_failure(e, Phase::Write, side);
+        return Err(match failure {
+            Error::Io { .. } => peer_alert(stream, limit, side).await.unwrap_or(failure),
+            other => other,
+        });
+    }
     if let Some(observer) = Observer::of(stream.ssl()) {
         observer.application_data(Direction::Sent, data.len());
     }
     Ok(())
+}
+
+/// After a reset on write, the peer's reason may already be waiting to be read: in TLS 1.3
+/// a server rejects a client certificate with an alert after the client's handshake is
+/// done, then closes, and the client's first write meets the reset.
+async fn peer_alert<S>(stream: &mut SslStream<S>, limit: Duration, side: Side) -> Option<Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut scratch = [0u8; 256];
+    let limit = limit.min(PEER_ALERT_WAIT);
+    match within(Phase::Read, limit, stream.read(&mut scratch)).await {
+        Ok(Err(e)) => match tls::io_failure(e, Phase::Read, side) {
+            Error::Io { .. } => None,
+            alert => Some(alert),
+        },
+        _ => None,
+    }
 }
 
 /// Sends close_notify, then (unless the peer already closed) waits for the peer's,

@@ -185,13 +185,14 @@ impl Protocol {
     fn apply(&self, builder: &mut SslContextBuilder) -> Result<()> {
         let settings = &self.settings;
         if settings.min_version.is_some() || settings.max_version.is_some() {
-            // The presets also disable old versions with options; the range decides now.
-            builder.clear_options(
-                SslOptions::NO_TLSV1
-                    | SslOptions::NO_TLSV1_1
-                    | SslOptions::NO_TLSV1_2
-                    | SslOptions::NO_TLSV1_3,
-            );
+            // The presets also disable old versions with options: lift those, so the range
+            // decides, but keep what the system configuration disabled (`Protocol = -TLSv1`).
+            let version_options = SslOptions::NO_TLSV1
+                | SslOptions::NO_TLSV1_1
+                | SslOptions::NO_TLSV1_2
+                | SslOptions::NO_TLSV1_3;
+            let system = SslContextBuilder::new(SslMethod::tls())?.options();
+            builder.clear_options(version_options - system);
             builder.set_min_proto_version(settings.min_version.map(ssl_version))?;
             builder.set_max_proto_version(settings.max_version.map(ssl_version))?;
         }

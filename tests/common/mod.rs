@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -74,8 +74,27 @@ impl Pki {
     }
 
     pub fn generate(args: &[&str]) -> Pki {
+        Pki::generate_in(tempfile::tempdir().expect("temp dir"), args)
+    }
+
+    /// One PKI per test binary and key type, for tests that only read it (the interop
+    /// matrix): made once under Cargo's target tmp dir instead of once per test.
+    pub fn shared(rsa: bool) -> &'static Pki {
+        static ECDSA: OnceLock<Pki> = OnceLock::new();
+        static RSA: OnceLock<Pki> = OnceLock::new();
+        let (cell, args): (_, &[&str]) = if rsa {
+            (&RSA, &["--rsa"])
+        } else {
+            (&ECDSA, &[])
+        };
+        cell.get_or_init(|| {
+            let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+            Pki::generate_in(dir, args)
+        })
+    }
+
+    fn generate_in(dir: tempfile::TempDir, args: &[&str]) -> Pki {
         require("openssl", "openssl");
-        let dir = tempfile::tempdir().expect("temp dir");
         let output = run(Command::new(repo().join("scripts/gen-certs.sh"))
             .arg("--out")
             .arg(dir.path())
@@ -289,18 +308,60 @@ impl Proc {
         })
     }
 
+    /// Waits until `count` stdout lines match `predicate`, and returns them.
+    pub fn wait_stdout_lines(
+        &self,
+        what: &str,
+        count: usize,
+        predicate: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let lines: Vec<String> = self
+                .stdout()
+                .lines()
+                .filter(|l| predicate(l))
+                .map(str::to_string)
+                .collect();
+            if lines.len() >= count {
+                return lines;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} printed {} of {count} {what} on stdout.\nstdout:\n{}\nstderr:\n{}",
+                self.name,
+                lines.len(),
+                self.stdout(),
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for `count` JSON objects of `type` on stdout (`--json` output).
+    pub fn wait_json(&self, kind: &str, count: usize) -> Vec<serde_json::Value> {
+        let marker = format!("\"type\":\"{kind}\"");
+        self.wait_stdout_lines(kind, count, |l| l.contains(&marker))
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
     /// Waits for a stderr line containing `needle`; fails the test with the transcript.
     pub fn wait_stderr(&self, needle: &str) -> String {
-        self.stderr
-            .wait(WAIT, |line| line.contains(needle))
-            .unwrap_or_else(|| {
-                panic!(
-                    "{} never logged {needle:?}.\nstdout:\n{}\nstderr:\n{}",
-                    self.name,
-                    self.stdout(),
-                    self.stderr()
-                )
-            })
+        self.wait_stderr_matching(&format!("{needle:?}"), |line| line.contains(needle))
+    }
+
+    /// Waits for a stderr line matching `predicate`; fails the test with the transcript.
+    pub fn wait_stderr_matching(&self, what: &str, predicate: impl Fn(&str) -> bool) -> String {
+        self.stderr.wait(WAIT, predicate).unwrap_or_else(|| {
+            panic!(
+                "{} never logged {what}.\nstdout:\n{}\nstderr:\n{}",
+                self.name,
+                self.stdout(),
+                self.stderr()
+            )
+        })
     }
 
     /// Sends a signal by name (`TERM`, `INT`).
@@ -365,16 +426,24 @@ impl Server {
         Server::start_with(&mut command)
     }
 
-    /// Starts a prepared tlscat command and reads the bound address from its stdout.
+    /// Starts a prepared tlscat command and reads the bound address from its stdout
+    /// (the seed's line, or the `listening` object with `--json`).
     pub fn start_with(command: &mut Command) -> Server {
         let proc = Proc::spawn("tlscat server", command);
         let line = proc.wait_stdout("its listening address", |l| {
-            l.starts_with("Server is listening on ")
+            l.starts_with("Server is listening on ") || l.contains("\"type\":\"listening\"")
         });
-        let addr = line["Server is listening on ".len()..]
-            .parse()
-            .expect("listening address");
-        Server { proc, addr }
+        let addr = match line.strip_prefix("Server is listening on ") {
+            Some(addr) => addr.to_string(),
+            None => serde_json::from_str::<serde_json::Value>(&line).expect("JSON")["address"]
+                .as_str()
+                .expect("address")
+                .to_string(),
+        };
+        Server {
+            proc,
+            addr: addr.parse().expect("listening address"),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -475,4 +544,20 @@ pub fn python(script: &str, args: &[&str]) -> Command {
 /// Path argument helper.
 pub fn arg(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// Every JSON object in a process's stdout.
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    text(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The `connection` objects among them.
+pub fn connections(stdout: &[u8]) -> Vec<serde_json::Value> {
+    json_lines(stdout)
+        .into_iter()
+        .filter(|o| o["type"] == "connection")
+        .collect()
 }
