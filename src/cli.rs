@@ -442,7 +442,7 @@ pub struct ClientArgs {
         help_heading = "Assertions (exit 7 when one fails)"
     )]
     expect_alpn: Option<String>,
-    /// Exit 7 unless every offered session (--reconnect, --sess-in) is resumed.
+    /// Exit 7 unless every reconnection (and a --sess-in connection) resumes its session.
     #[arg(long, help_heading = "Assertions (exit 7 when one fails)")]
     expect_resumed: bool,
     /// Longest TCP connect, per address tried.
