@@ -262,20 +262,6 @@ fn expectations_exit_7_with_expected_and_got() {
 }
 
 #[test]
-fn verification_failures_name_the_openssl_code_and_the_certificate() {
-    let pki = Pki::ecdsa();
-    let server = Server::start(&pki, &[]);
-    let output = server.client(&Pki::ecdsa(), &[]);
-    assert_exit(&output, 5);
-    let stderr = text(&output.stderr);
-    assert!(stderr.contains("verify error 20 at depth 0"), "{stderr}");
-    assert!(
-        stderr.contains("CN=localhost was issued by CN=tlscat local CA"),
-        "{stderr}"
-    );
-}
-
-#[test]
 fn version_json_lists_what_the_linked_openssl_supports() {
     let output = run(tlscat().args(["version", "--json"]));
     assert_exit(&output, 0);
