@@ -56,6 +56,24 @@ pub enum Command {
     Client(ClientArgs),
     /// Show tlscat's version and what the linked OpenSSL supports here.
     Version(VersionArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man(ManArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write tlscat.1 and one tlscat-COMMAND.1 per command into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +90,7 @@ impl Command {
             Command::Server(args) => args.tls.output.json,
             Command::Client(args) => args.tls.output.json,
             Command::Version(args) => args.json,
+            Command::Man(_) | Command::Completions(_) => false,
         }
     }
 }

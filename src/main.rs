@@ -6,7 +6,7 @@ use std::error::Error as _;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 use log::debug;
 use tlscat::{ClientConfig, Error, ServerConfig, client, server::Server, shutdown};
@@ -65,7 +65,55 @@ fn run(command: Command) -> Result<(), Error> {
             let _ = writeln!(std::io::stdout(), "{text}");
             Ok(())
         }
+        Command::Man(args) => manual(args.dir.as_deref()),
+        Command::Completions(args) => {
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "tlscat", &mut script);
+            to_stdout(&script)
+        }
     }
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn to_stdout(bytes: &[u8]) -> Result<(), Error> {
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Internal(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The manual page on stdout, or every command's page (tlscat.1, tlscat-client.1, …)
+/// into `dir`. The pages name only tlscat's version, so every build makes the same ones.
+fn manual(dir: Option<&std::path::Path>) -> Result<(), Error> {
+    let page = |command: clap::Command| {
+        clap_mangen::Man::new(command)
+            .source(format!("tlscat {}", env!("CARGO_PKG_VERSION")))
+            .manual("User Commands")
+    };
+    let mut command = Cli::command()
+        .version(env!("CARGO_PKG_VERSION"))
+        .disable_help_subcommand(true);
+    command.build();
+    let Some(dir) = dir else {
+        let mut roff = Vec::new();
+        page(command)
+            .render(&mut roff)
+            .map_err(|e| Error::Internal(format!("cannot render the manual: {e}")))?;
+        return to_stdout(&roff);
+    };
+    let cannot = |e: std::io::Error| {
+        Error::Config(format!(
+            "cannot write the manual into {}: {e}",
+            dir.display()
+        ))
+    };
+    for sub in command.get_subcommands() {
+        page(sub.clone()).generate_to(dir).map_err(cannot)?;
+    }
+    page(command).generate_to(dir).map_err(cannot)?;
+    Ok(())
 }
 
 /// Logs go to stderr: the server's with a timestamp (it runs for long), the client's as

@@ -2,7 +2,9 @@
 //! the only module that looks at the `ossl*` cfgs from build.rs: each wrapper picks the
 //! best call the linked OpenSSL has and falls back on older ones.
 
-use std::ffi::{CStr, c_char, c_int, c_long, c_void};
+#[cfg(ossl300)]
+use std::ffi::{CStr, c_char};
+use std::ffi::{c_int, c_long, c_void};
 
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::nid::Nid;
@@ -23,13 +25,14 @@ unsafe extern "C" {
     fn SSL_get_peer_signature_type_nid(ssl: *const SSL, nid: *mut c_int) -> c_int;
     #[cfg(ossl300)]
     fn SSL_get_signature_type_nid(ssl: *const SSL, nid: *mut c_int) -> c_int;
-    #[cfg(ossl300)]
+    #[cfg(all(ossl300, not(ossl320)))]
     fn SSL_group_to_name(ssl: *mut SSL, id: c_int) -> *const c_char;
     #[cfg(ossl320)]
     fn SSL_get0_group_name(ssl: *mut SSL) -> *const c_char;
 }
 
 const SSL_CTRL_GET_PEER_SIGNATURE_NID: c_int = 108;
+const SSL_CTRL_GET_PEER_TMP_KEY: c_int = 109;
 #[cfg(ossl300)]
 const SSL_CTRL_GET_SIGNATURE_NID: c_int = 132;
 #[cfg(all(ossl300, not(ossl320)))]
@@ -72,6 +75,7 @@ pub fn context_ciphers(ctx: &SslContextRef) -> Vec<&'static str> {
 ///
 /// # Safety
 /// `ptr` must be NULL or a NUL-terminated string that outlives the copy.
+#[cfg(ossl300)]
 unsafe fn owned(ptr: *const c_char) -> Option<String> {
     if ptr.is_null() {
         None
@@ -91,7 +95,7 @@ pub fn negotiated_group(ssl: &SslRef) -> Option<String> {
     #[cfg(ossl320)]
     {
         // SAFETY: valid SSL; the name is static inside OpenSSL.
-        unsafe { owned(SSL_get0_group_name(ssl.as_ptr())) }
+        unsafe { owned(SSL_get0_group_name(ssl.as_ptr())) }.or_else(|| peer_key_group(ssl))
     }
     #[cfg(all(ossl300, not(ossl320)))]
     {
@@ -118,10 +122,17 @@ pub fn negotiated_group(ssl: &SslRef) -> Option<String> {
 /// The group, deduced from the peer's ephemeral key (what `s_client` shows as "Server
 /// Temp Key"): the only way before OpenSSL 3.0.
 fn peer_key_group(ssl: &SslRef) -> Option<String> {
-    let mut key = std::ptr::null_mut();
+    let mut key: *mut openssl_sys::EVP_PKEY = std::ptr::null_mut();
     // SAFETY: valid SSL; on success we own one reference to the key.
     let key = unsafe {
-        if openssl_sys::SSL_get_peer_tmp_key(ssl.as_ptr(), &mut key) <= 0 || key.is_null() {
+        // SSL_get_peer_tmp_key is this SSL_ctrl (a macro before 3.0).
+        let found = openssl_sys::SSL_ctrl(
+            ssl.as_ptr(),
+            SSL_CTRL_GET_PEER_TMP_KEY,
+            0,
+            (&mut key as *mut *mut openssl_sys::EVP_PKEY).cast(),
+        );
+        if found <= 0 || key.is_null() {
             return None;
         }
         PKey::<openssl::pkey::Public>::from_ptr(key)

@@ -19,19 +19,26 @@ pub fn load(path: &Path) -> Result<SslSession> {
     let shown = path.display();
     let pem =
         fs::read(path).map_err(|e| Error::Config(format!("cannot read --sess-in {shown}: {e}")))?;
-    from_pem(&String::from_utf8_lossy(&pem)).ok_or_else(|| {
-        Error::Config(format!(
+    let Some(der) = pem_body(&String::from_utf8_lossy(&pem)) else {
+        return Err(Error::Config(format!(
             "{shown} holds no PEM session ({BEGIN}): save one with --sess-out \
              or openssl s_client -sess_out"
+        )));
+    };
+    SslSession::from_der(&der).map_err(|_| {
+        Error::Config(format!(
+            "{shown} holds a session {} cannot decode: was it saved by a newer \
+             OpenSSL? (3.x sessions carry fields 1.1.1 does not know)",
+            openssl::version::version()
         ))
     })
 }
 
-fn from_pem(text: &str) -> Option<SslSession> {
+/// The DER bytes inside the first session PEM block.
+fn pem_body(text: &str) -> Option<Vec<u8>> {
     let body = text.split_once(BEGIN)?.1.split_once(END)?.0;
     let base64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::decode_block(&base64).ok()?;
-    SslSession::from_der(&der).ok()
+    base64::decode_block(&base64).ok()
 }
 
 fn to_pem(session: &SslSessionRef) -> Result<Vec<u8>> {
