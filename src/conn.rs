@@ -78,8 +78,8 @@ where
     if let Err(e) = written {
         let failure = tls::io_failure(e, Phase::Write, side);
         return Err(match failure {
-            Error::Io { .. } => peer_alert(stream, limit, side).await.unwrap_or(failure),
-            other => other,
+            Error::Verify { .. } => failure,
+            other => peer_alert(stream, limit, side).await.unwrap_or(other),
         });
     }
     if let Some(observer) = Observer::of(stream.ssl()) {

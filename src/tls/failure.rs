@@ -24,6 +24,7 @@ impl Side {
     }
 }
 
+const ERR_LIB_SYS: i32 = 2;
 const ERR_LIB_SSL: i32 = 20;
 const CERTIFICATE_VERIFY_FAILED: i32 = 134;
 const HTTPS_PROXY_REQUEST: i32 = 155;
@@ -261,6 +262,23 @@ pub fn io_failure(err: io::Error, phase: Phase, side: Side) -> Error {
     let Some(stack) = inner_ssl_error(&err).and_then(ssl::Error::ssl_error) else {
         return Error::Io { phase, source: err };
     };
+    // OpenSSL 3.2+ reports a failed socket call as a "system library" error in the stack:
+    // the connection broke below TLS.
+    if ssl_reason(stack).is_none() {
+        if let Some(sys) = stack
+            .errors()
+            .iter()
+            .find(|e| e.library_code() == ERR_LIB_SYS)
+        {
+            return Error::Io {
+                phase,
+                source: io::Error::other(format!(
+                    "the connection broke (system error {})",
+                    sys.reason_code()
+                )),
+            };
+        }
+    }
     let diagnosis = diagnose(stack, side, false);
     if diagnosis.certificate {
         return Error::Verify {
