@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tlscat::config::{
-    ClientAuth, DEFAULT_MESSAGE, DEFAULT_PORT, DEFAULT_REPLY, Expectations, Identity,
-    OutputSettings, Passphrase, Profile, ServerCertificate, SessionSettings, TlsSettings,
+    ClientAuth, DEFAULT_MESSAGE, DEFAULT_PORT, DEFAULT_REPLY, Expectations, Identity, ListenAddr,
+    Mode, OutputSettings, Passphrase, Profile, ServerCertificate, SessionSettings, TlsSettings,
     TlsVersion,
 };
 use tlscat::{ClientConfig, Error, ServerConfig, Timeouts, Trust};
@@ -240,12 +240,44 @@ enum VerifyArg {
     Require,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    /// The seed: read one message, print it, answer --reply, close.
+    Reply,
+    /// Send back everything the client sends, until it closes or goes idle.
+    Echo,
+    /// Answer with what was negotiated and what the client offered (HTML for browsers,
+    /// JSON for `Accept: application/json`, /json, and non-HTTP clients).
+    Inspect,
+}
+
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// Address to listen on; repeat for several. Every address HOST resolves to is bound;
-    /// port 0 picks a free port.
+    /// Address to listen on: HOST:PORT (every address HOST resolves to; port 0 picks a free
+    /// port) or unix:/PATH; repeat for several. Ignored under systemd socket activation.
     #[arg(long, value_name = "HOST:PORT", default_value = "localhost:12345", value_parser = parse_listen)]
-    listen: Vec<String>,
+    listen: Vec<ListenAddr>,
+    /// What to do with each connection after the handshake.
+    #[arg(long, value_enum, default_value = "reply")]
+    mode: ModeArg,
+    /// Set SO_REUSEPORT, so that several tlscat processes can listen on one port.
+    #[arg(long, help_heading = "Operations")]
+    reuse_port: bool,
+    /// Expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy) before TLS; log
+    /// and report the client address it names; refuse connections without one.
+    #[arg(long, help_heading = "Operations")]
+    proxy_protocol: bool,
+    /// Also reload when the certificate, key, CA or ticket key files change, checking this
+    /// often (SIGHUP always reloads).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Operations")]
+    reload_interval: Option<Duration>,
+    /// Session ticket keys shared by every instance: one base64 line of 80 random bytes per
+    /// key (openssl rand 80 | base64 -w0); the first encrypts, all decrypt.
+    #[arg(long, value_name = "FILE", help_heading = "Sessions")]
+    ticket_key_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (and /healthz).
+    #[arg(long, value_name = "HOST:PORT", help_heading = "Operations")]
+    metrics: Option<String>,
     /// Certificate (PEM), optionally followed by its intermediate CAs; repeat with --key
     /// for several, chosen by SNI [default: certs/server.crt].
     #[arg(long, value_name = "FILE")]
@@ -356,8 +388,23 @@ impl TryFrom<ServerArgs> for ServerConfig {
         if args.alpn_optional && tls.alpn.is_empty() {
             return Err(Error::Config("--alpn-optional needs --alpn LIST".into()));
         }
+        if matches!(args.mode, ModeArg::Inspect) && tls.alpn.iter().any(|p| p != "http/1.1") {
+            return Err(Error::Config(
+                "--mode inspect answers in HTTP/1.x: use --alpn http/1.1 or no --alpn".into(),
+            ));
+        }
         Ok(ServerConfig {
             listen: args.listen,
+            reuse_port: args.reuse_port,
+            proxy_protocol: args.proxy_protocol,
+            mode: match args.mode {
+                ModeArg::Reply => Mode::Reply,
+                ModeArg::Echo => Mode::Echo,
+                ModeArg::Inspect => Mode::Inspect,
+            },
+            ticket_key_file: args.ticket_key_file,
+            reload_interval: args.reload_interval,
+            metrics: args.metrics,
             certificates,
             allow_expired: args.allow_expired,
             output: args.tls.output(),
@@ -389,6 +436,11 @@ pub struct ClientArgs {
     /// Message to send.
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE)]
     message: String,
+    /// Stream stdin to the server and the server's data to stdout as raw bytes, both at
+    /// once (like netcat); at the end of stdin send close_notify and read until the
+    /// server closes.
+    #[arg(long, conflicts_with_all = ["message", "json", "reconnect", "max_response"])]
+    pipe: bool,
     /// Trust only the CA certificates in FILE (PEM) [default: certs/ca.crt if it exists,
     /// else the system trust store]
     #[arg(long, value_name = "FILE")]
@@ -528,6 +580,7 @@ impl TryFrom<ClientArgs> for ClientConfig {
             reconnect: args.reconnect,
             session_in: args.sess_in,
             session_out: args.sess_out,
+            pipe: args.pipe,
             expect: Expectations {
                 version: args.expect_version,
                 cipher: args.expect_cipher,
@@ -641,8 +694,14 @@ fn parse_connect(text: &str) -> Result<(String, u16), String> {
     Ok((host, port.unwrap_or(DEFAULT_PORT)))
 }
 
-/// Checks the shape of `HOST:PORT` and returns it in the form `lookup_host` accepts.
-fn parse_listen(text: &str) -> Result<String, String> {
+/// `unix:/path`, or `HOST:PORT` in the form `lookup_host` accepts.
+fn parse_listen(text: &str) -> Result<ListenAddr, String> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("unix: needs a path, e.g. unix:/run/tlscat.sock".into());
+        }
+        return Ok(ListenAddr::Unix(PathBuf::from(path)));
+    }
     let (host, port) = split_host_port(text.trim())?;
     let Some(port) = port else {
         return Err(format!(
@@ -654,11 +713,11 @@ fn parse_listen(text: &str) -> Result<String, String> {
             "{text:?} has no host: use 0.0.0.0:{port} for every IPv4 address"
         ));
     }
-    Ok(if host.contains(':') {
+    Ok(ListenAddr::Tcp(if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -722,8 +781,19 @@ mod tests {
 
     #[test]
     fn listen_addresses_need_a_port() {
-        assert_eq!(parse_listen("127.0.0.1:0"), Ok("127.0.0.1:0".into()));
-        assert_eq!(parse_listen("[::1]:0"), Ok("[::1]:0".into()));
+        assert_eq!(
+            parse_listen("127.0.0.1:0"),
+            Ok(ListenAddr::Tcp("127.0.0.1:0".into()))
+        );
+        assert_eq!(
+            parse_listen("[::1]:0"),
+            Ok(ListenAddr::Tcp("[::1]:0".into()))
+        );
+        assert_eq!(
+            parse_listen("unix:/run/t.sock"),
+            Ok(ListenAddr::Unix("/run/t.sock".into()))
+        );
+        assert!(parse_listen("unix:").is_err());
         assert!(parse_listen("localhost").is_err());
         assert!(parse_listen(":12345").is_err());
         assert!(parse_listen("localhost:99999").is_err());

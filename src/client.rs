@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use log::{debug, warn};
 use openssl::ssl::{SslConnector, SslSession, SslSessionRef};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
@@ -99,8 +100,103 @@ async fn connect_and_exchange(
     let mut stream = handshake(connector, config, tcp, &observer, offer).await?;
     report.timings_ms.handshake = millis(handshake_started.elapsed());
     report.negotiated(stream.ssl(), Side::Client, !config.insecure);
-    exchange(&mut stream, config, report).await?;
+    if config.pipe {
+        pipe(stream, config, report).await?;
+    } else {
+        exchange(&mut stream, config, report).await?;
+    }
     Ok(observer.take_session())
+}
+
+/// `--pipe`: stdin goes to the server and the server's data to stdout, as raw bytes and
+/// both at once; at the end of stdin, close_notify (TLS 1.3 half-close) and read on
+/// until the server closes.
+async fn pipe(
+    stream: SslStream<TcpStream>,
+    config: &ClientConfig,
+    report: &mut Report,
+) -> Result<()> {
+    let timeouts = &config.timeouts;
+    let (mut from_server, mut to_server) = tokio::io::split(stream);
+    let (received, sent) = {
+        let upload = async {
+            let mut stdin = tokio::io::stdin();
+            let mut buf = vec![0; 16 * 1024];
+            let mut sent = 0u64;
+            loop {
+                let n = stdin.read(&mut buf).await.map_err(|e| Error::Io {
+                    phase: Phase::Read,
+                    source: io::Error::new(e.kind(), format!("reading stdin: {e}")),
+                })?;
+                if n == 0 {
+                    break;
+                }
+                within(Phase::Write, timeouts.write, to_server.write_all(&buf[..n]))
+                    .await?
+                    .map_err(|e| tls::io_failure(e, Phase::Write, Side::Client))?;
+                sent += n as u64;
+            }
+            // close_notify: the server sees the end of our data and can still answer.
+            within(Phase::Close, timeouts.close, to_server.shutdown())
+                .await?
+                .map_err(|e| tls::io_failure(e, Phase::Close, Side::Client))?;
+            Ok::<_, Error>(sent)
+        };
+        let download = async {
+            let mut stdout = tokio::io::stdout();
+            let mut buf = vec![0; 16 * 1024];
+            let mut received = 0u64;
+            loop {
+                let n = match within(Phase::Read, timeouts.read, from_server.read(&mut buf)).await?
+                {
+                    Ok(n) => n,
+                    Err(e) if tls::is_unexpected_eof(&e) => 0,
+                    Err(e) => return Err(tls::io_failure(e, Phase::Read, Side::Client)),
+                };
+                if n == 0 {
+                    break;
+                }
+                received += n as u64;
+                match stdout.write_all(&buf[..n]).await {
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break,
+                    written => written.map_err(|e| Error::Io {
+                        phase: Phase::Write,
+                        source: io::Error::new(e.kind(), format!("writing stdout: {e}")),
+                    })?,
+                }
+            }
+            let _ = stdout.flush().await;
+            Ok::<_, Error>(received)
+        };
+        tokio::pin!(upload, download);
+        let mut sent = None;
+        // Done when the server closes; stdin still open then is not waited for (as netcat).
+        let received = loop {
+            tokio::select! {
+                result = &mut upload, if sent.is_none() => sent = Some(result),
+                result = &mut download => break result,
+            }
+        };
+        (received, sent)
+    };
+    report.bytes_received = received?;
+    report.bytes_sent = match sent {
+        Some(Ok(sent)) => sent,
+        Some(Err(e)) => {
+            // The server may close first (it has said all it wanted): our input is moot.
+            debug!("sending stopped: {e}");
+            0
+        }
+        None => 0,
+    };
+    let stream = from_server.unsplit(to_server);
+    report.closed = Some(if tls::received_close_notify(stream.ssl()) {
+        "close_notify"
+    } else {
+        warn!("the server closed the connection without close_notify: the data may be truncated");
+        "no close_notify"
+    });
+    Ok(())
 }
 
 /// Opens a TCP connection to the first address of the host that accepts one.
@@ -222,6 +318,7 @@ pub async fn exchange(
     let timeouts = &config.timeouts;
     conn::write_all(stream, &config.message, timeouts.write, Side::Client).await?;
     report.sent = Some(String::from_utf8_lossy(&config.message).into_owned());
+    report.bytes_sent += config.message.len() as u64;
     let sent_at = Instant::now();
 
     let mut response = Vec::new();
@@ -233,6 +330,7 @@ pub async fn exchange(
                     report.timings_ms.first_byte = Some(millis(sent_at.elapsed()));
                 }
                 response.extend_from_slice(&buf[..n]);
+                report.bytes_received += n as u64;
                 if response.len() >= config.max_response {
                     response.truncate(config.max_response);
                     break End::Limit;

@@ -229,11 +229,48 @@ pub struct Expectations {
     pub resumed: bool,
 }
 
+/// What the server does with each connection after the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The seed: read one message, print it, answer `reply`, close.
+    #[default]
+    Reply,
+    /// Send back everything the client sends, until it closes or goes idle.
+    Echo,
+    /// Answer with what the connection negotiated and what the client offered (JSON, or
+    /// an HTML page for browsers).
+    Inspect,
+}
+
+/// Where the server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// `HOST:PORT`: every address HOST resolves to.
+    Tcp(String),
+    /// `unix:/path`: a Unix domain socket.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Tcp(addr) => f.write_str(addr),
+            ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
 /// Settings of `tlscat server`.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// `HOST:PORT` strings; every address a host resolves to is bound.
-    pub listen: Vec<String>,
+    /// Where to listen (ignored when systemd hands over sockets).
+    pub listen: Vec<ListenAddr>,
+    /// Set SO_REUSEPORT, so that several processes can share a port.
+    pub reuse_port: bool,
+    /// Expect a PROXY protocol (v1 or v2) header before TLS, from a load balancer.
+    pub proxy_protocol: bool,
+    /// What to do after the handshake.
+    pub mode: Mode,
     /// Certificates to serve; the first is the default when SNI matches none.
     pub certificates: Vec<ServerCertificate>,
     /// Serve a certificate that has expired (with a warning) instead of refusing to start.
@@ -247,6 +284,12 @@ pub struct ServerConfig {
     pub client_auth: Option<ClientAuth>,
     /// Session cache and tickets.
     pub sessions: SessionSettings,
+    /// Session ticket keys shared by every instance (the first encrypts, all decrypt).
+    pub ticket_key_file: Option<PathBuf>,
+    /// Re-read certificates and keys when their files change, checking this often.
+    pub reload_interval: Option<Duration>,
+    /// Serve Prometheus metrics at `/metrics` (and `/healthz`) on this `HOST:PORT`.
+    pub metrics: Option<String>,
     /// What the server answers to every message.
     pub reply: Vec<u8>,
     /// Largest message read from a client, in bytes.
@@ -264,7 +307,10 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: vec![format!("localhost:{DEFAULT_PORT}")],
+            listen: vec![ListenAddr::Tcp(format!("localhost:{DEFAULT_PORT}"))],
+            reuse_port: false,
+            proxy_protocol: false,
+            mode: Mode::Reply,
             certificates: vec![ServerCertificate {
                 identity: Identity::Pem {
                     cert: PathBuf::from("certs/server.crt"),
@@ -278,6 +324,9 @@ impl Default for ServerConfig {
             alpn_optional: false,
             client_auth: None,
             sessions: SessionSettings::default(),
+            ticket_key_file: None,
+            reload_interval: None,
+            metrics: None,
             reply: DEFAULT_REPLY.as_bytes().to_vec(),
             max_message: 1024,
             max_conns: 1024,
@@ -326,6 +375,8 @@ pub struct ClientConfig {
     pub session_in: Option<PathBuf>,
     /// Save the last session (PEM) here.
     pub session_out: Option<PathBuf>,
+    /// Stream stdin to the server and the server's data to stdout, raw, both at once.
+    pub pipe: bool,
     /// Assertions checked on every connection.
     pub expect: Expectations,
     /// Per-phase timeouts.
@@ -350,6 +401,7 @@ impl Default for ClientConfig {
             reconnect: 0,
             session_in: None,
             session_out: None,
+            pipe: false,
             expect: Expectations::default(),
             timeouts: Timeouts::default(),
             output: OutputSettings::default(),

@@ -132,6 +132,21 @@ impl Error {
         }
     }
 
+    /// A short name of the kind of failure, for metrics labels.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::Config(_) | Error::Bind { .. } => "config",
+            Error::Resolve { .. } | Error::Connect { .. } => "connect",
+            Error::Handshake { .. } => "handshake_failed",
+            Error::Tls { .. } => "tls_error",
+            Error::Verify { .. } => "certificate_rejected",
+            Error::Timeout { .. } => "timeout",
+            Error::Expectation { .. } => "expectation",
+            Error::Io { .. } => "io_error",
+            Error::Internal(_) => "internal",
+        }
+    }
+
     /// A listening socket failed to open; the hint depends on why.
     pub fn bind(addr: impl fmt::Display, source: io::Error) -> Error {
         let hint = match source.kind() {

@@ -13,7 +13,13 @@
 //! | [`config`] | plain option structs ([`ServerConfig`], [`ClientConfig`]) with defaults |
 //! | [`error`] | the one [`Error`] type, its exit codes and fix hints |
 //! | [`tls`] | the only code that builds OpenSSL contexts (acceptor, connector, verification) |
-//! | [`server`] | listeners, the accept loop and the per-connection handler |
+//! | [`server`] | the accept loop, reloads, drain; per-connection modes (reply, echo, inspect) |
+//! | [`listen`] | TCP and Unix listeners, SO_REUSEPORT, the accepted stream |
+//! | [`systemd`] | socket activation and sd_notify |
+//! | [`proxy`] | the PROXY protocol header (v1, v2) |
+//! | [`inspect`] | ClientHello parsing, JA4, the inspect page |
+//! | [`http`] | the bounded HTTP/1.x request parser |
+//! | [`metrics`] | Prometheus metrics and their endpoint |
 //! | [`client`] | connect, handshake, exchange, close |
 //! | [`conn`] | per-phase timeouts and the close_notify dance shared by both sides |
 //! | [`report`] | what the user sees on stdout |
@@ -26,9 +32,15 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod http;
+pub mod inspect;
+pub mod listen;
+pub mod metrics;
+pub mod proxy;
 pub mod report;
 pub mod server;
 pub mod shutdown;
+pub mod systemd;
 pub mod tls;
 
 pub use config::{ClientConfig, ServerConfig, Timeouts, Trust};

@@ -54,7 +54,11 @@ fn run(command: Command) -> Result<(), Error> {
         }
         Command::Client(args) => {
             let config = ClientConfig::try_from(args)?;
-            runtime.block_on(client::run(&config))
+            let result = runtime.block_on(client::run(&config));
+            // A --pipe whose server closed first leaves a thread blocked reading stdin:
+            // do not wait for it.
+            runtime.shutdown_background();
+            result
         }
         Command::Version(args) => {
             let text = if args.json {

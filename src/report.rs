@@ -12,23 +12,23 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use openssl::ssl::{NameType, SslRef};
 use serde::Serialize;
 
+use crate::inspect::ClientHello;
 use crate::tls::cert::{self, CertSummary};
 use crate::tls::trace::{Direction, Message};
 use crate::tls::{self, Side};
 
 /// `Server is listening on ADDR`, once per bound address (tests read the port from it);
 /// with `json`, `{"type":"listening","address":"ADDR"}`.
-pub fn listening(addr: SocketAddr, json: bool) -> io::Result<()> {
+pub fn listening(addr: &str, json: bool) -> io::Result<()> {
     if json {
         line(format_args!(
             "{}",
-            serde_json::json!({"type": "listening", "address": addr.to_string()})
+            serde_json::json!({"type": "listening", "address": addr})
         ))
     } else {
         line(format_args!("Server is listening on {addr}"))
@@ -36,7 +36,7 @@ pub fn listening(addr: SocketAddr, json: bool) -> io::Result<()> {
 }
 
 /// `Connected to: ADDR`, after a client's handshake succeeded.
-pub fn connected(peer: SocketAddr) -> io::Result<()> {
+pub fn connected(peer: &str) -> io::Result<()> {
     line(format_args!("Connected to: {peer}"))
 }
 
@@ -125,6 +125,12 @@ pub struct Report {
     pub sent: Option<String>,
     /// What we received (client: the response; server: the message).
     pub received: Option<String>,
+    /// Application bytes sent and received.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// What the client offered (server, inspect mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_hello: Option<ClientHello>,
     /// How the connection ended: `close_notify`, `no close_notify`, `max-response reached`.
     pub closed: Option<&'static str>,
     /// Why the connection failed, if it did.
@@ -155,6 +161,9 @@ impl Report {
             timings_ms: Timings::default(),
             sent: None,
             received: None,
+            bytes_sent: 0,
+            bytes_received: 0,
+            client_hello: None,
             closed: None,
             error: None,
         }
@@ -266,6 +275,26 @@ impl Report {
         }
         if !phases.is_empty() {
             let _ = writeln!(out, "  timings    {}", phases.join(", "));
+        }
+        if let Some(hello) = &self.client_hello {
+            let _ = writeln!(
+                out,
+                "  offered    JA4 {}; ALPN {}; groups {}",
+                hello.ja4,
+                if hello.alpn.is_empty() {
+                    "-".to_string()
+                } else {
+                    hello.alpn.join(",")
+                },
+                hello.groups.join(",")
+            );
+        }
+        if self.bytes_sent + self.bytes_received > 0 {
+            let _ = writeln!(
+                out,
+                "  data       sent {} bytes, received {} bytes",
+                self.bytes_sent, self.bytes_received
+            );
         }
         if let Some(closed) = self.closed {
             let _ = writeln!(out, "  closed     {closed}");

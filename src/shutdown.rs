@@ -12,23 +12,27 @@ use tokio::sync::mpsc;
 pub enum Request {
     /// Stop accepting and drain; a second `Stop` cuts the connections still open.
     Stop,
+    /// Read the certificates, keys and CA files again (ignored while draining).
+    Reload,
 }
 
-/// Forwards SIGINT and SIGTERM as [`Request::Stop`]. Call it before the server announces
-/// that it listens, so that an early signal is handled instead of killing the process.
-/// Must run inside a Tokio runtime.
+/// Forwards SIGINT and SIGTERM as [`Request::Stop`], SIGHUP as [`Request::Reload`]. Call
+/// it before the server announces that it listens, so that an early signal is handled
+/// instead of killing the process. Must run inside a Tokio runtime.
 pub fn from_signals() -> io::Result<mpsc::UnboundedReceiver<Request>> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     let (sender, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
-            let name = tokio::select! {
-                _ = interrupt.recv() => "SIGINT",
-                _ = terminate.recv() => "SIGTERM",
+            let (name, request) = tokio::select! {
+                _ = interrupt.recv() => ("SIGINT", Request::Stop),
+                _ = terminate.recv() => ("SIGTERM", Request::Stop),
+                _ = hangup.recv() => ("SIGHUP", Request::Reload),
             };
             info!("{name} received");
-            if sender.send(Request::Stop).is_err() {
+            if sender.send(request).is_err() {
                 break;
             }
         }

@@ -104,6 +104,8 @@ fn json_reports_have_the_documented_fields_on_both_sides() {
         "timings_ms",
         "sent",
         "received",
+        "bytes_sent",
+        "bytes_received",
         "closed",
         "error",
     ]
@@ -119,6 +121,8 @@ fn json_reports_have_the_documented_fields_on_both_sides() {
     assert_eq!(client["sent"], "Hello from the client!");
     assert_eq!(client["received"], "Hello from the server!");
     assert_eq!(client["closed"], "close_notify");
+    assert_eq!(client["bytes_sent"], 22);
+    assert_eq!(client["bytes_received"], 22);
     assert_eq!(
         client["peer_chain"][0]["sha256"],
         sha256_fingerprint(&pki.path("server.crt"))

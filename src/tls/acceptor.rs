@@ -7,7 +7,9 @@ use openssl::ssl::{AlpnError, NameType, SniError, SslContext, SslContextBuilder,
 use openssl::x509::store::X509StoreBuilder;
 
 use super::cert::{self, CertSummary, LoadedIdentity};
+use super::compat;
 use super::protocol::{self, Protocol};
+use super::tickets::{self, TicketKeys};
 use crate::config::{ServerCertificate, ServerConfig};
 use crate::error::{Error, Result};
 
@@ -16,11 +18,19 @@ const SESSION_ID_CONTEXT: &[u8] = b"tlscat";
 
 /// The server's TLS setup: new connections start on `context`; SNI may switch them to
 /// another certificate's context.
-#[derive(Clone)]
 pub struct Acceptor {
     pub context: SslContext,
-    /// Certificates by context, to report which one a connection got.
-    served: Arc<Vec<(SslContext, CertSummary)>>,
+    /// The certificates, by context, to report which one a connection got.
+    served: Vec<Served>,
+}
+
+struct Served {
+    context: SslContext,
+    summary: CertSummary,
+    /// The file it came from.
+    file: String,
+    /// Unix time of its expiry.
+    expires: i64,
 }
 
 impl Acceptor {
@@ -28,9 +38,37 @@ impl Acceptor {
     pub fn certificate_of(&self, ctx: &openssl::ssl::SslContextRef) -> Option<&CertSummary> {
         self.served
             .iter()
-            .find(|(candidate, _)| std::ptr::eq(candidate.as_ref(), ctx))
-            .map(|(_, summary)| summary)
+            .find(|served| std::ptr::eq(served.context.as_ref(), ctx))
+            .map(|served| &served.summary)
     }
+
+    /// The certificates in words: `certs/server.crt (CN=localhost, until …)`.
+    pub fn describe(&self) -> String {
+        self.served
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} ({}, until {})",
+                    s.file, s.summary.subject, s.summary.not_after
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Each certificate's subject and expiry (Unix seconds), for metrics.
+    pub fn expiry(&self) -> Vec<(String, i64)> {
+        self.served
+            .iter()
+            .map(|s| (s.summary.subject.clone(), s.expires))
+            .collect()
+    }
+}
+
+/// Unix time of a certificate's end of validity.
+fn expires(cert: &openssl::x509::X509Ref) -> Result<i64> {
+    let diff = openssl::asn1::Asn1Time::from_unix(0)?.diff(cert.not_after())?;
+    Ok(i64::from(diff.days) * 86_400 + i64::from(diff.secs))
 }
 
 /// Builds the contexts: the profile's preset, the protocol settings, each certificate with
@@ -38,6 +76,12 @@ impl Acceptor {
 /// its certificate, and an expired certificate unless `allow_expired` is set.
 pub fn acceptor(config: &ServerConfig) -> Result<Acceptor> {
     let protocol = Protocol::new(&config.tls)?;
+    let ticket_keys = config
+        .ticket_key_file
+        .as_deref()
+        .map(tickets::load)
+        .transpose()?
+        .map(Arc::new);
     let mut loaded = Vec::new();
     for certificate in &config.certificates {
         let identity = cert::load_identity(&certificate.identity)?;
@@ -53,13 +97,25 @@ pub fn acceptor(config: &ServerConfig) -> Result<Acceptor> {
     // `None` stands for the default context itself.
     let mut table = vec![(default_names.clone(), None)];
     let mut served = Vec::new();
-    for (names, identity) in others {
-        let context = protocol.server_context(|b| configure(b, config, identity))?;
-        served.push((context.clone(), cert::summary(&identity.cert)));
+    let serving = |context: &SslContext, identity: &LoadedIdentity, index: usize| {
+        Ok::<_, Error>(Served {
+            context: context.clone(),
+            summary: cert::summary(&identity.cert),
+            file: config.certificates[index]
+                .identity
+                .display_path()
+                .to_string(),
+            expires: expires(&identity.cert)?,
+        })
+    };
+    for (index, (names, identity)) in others.iter().enumerate() {
+        let context =
+            protocol.server_context(|b| configure(b, config, identity, ticket_keys.as_ref()))?;
+        served.push(serving(&context, identity, index + 1)?);
         table.push((names.clone(), Some(context)));
     }
     let context = protocol.server_context(|b| {
-        configure(b, config, default_identity)?;
+        configure(b, config, default_identity, ticket_keys.as_ref())?;
         if table.len() > 1 {
             b.set_servername_callback(move |ssl, _alert| {
                 let Some(name) = ssl.servername(NameType::HOST_NAME).map(str::to_string) else {
@@ -79,11 +135,8 @@ pub fn acceptor(config: &ServerConfig) -> Result<Acceptor> {
         }
         Ok(())
     })?;
-    served.insert(0, (context.clone(), cert::summary(&default_identity.cert)));
-    Ok(Acceptor {
-        context,
-        served: Arc::new(served),
-    })
+    served.insert(0, serving(&context, default_identity, 0)?);
+    Ok(Acceptor { context, served })
 }
 
 /// Everything but the protocol settings, for one certificate.
@@ -91,6 +144,7 @@ fn configure(
     builder: &mut SslContextBuilder,
     config: &ServerConfig,
     identity: &LoadedIdentity,
+    ticket_keys: Option<&Arc<TicketKeys>>,
 ) -> Result<()> {
     builder.set_certificate(&identity.cert)?;
     for intermediate in &identity.chain {
@@ -105,6 +159,9 @@ fn configure(
         builder.set_options(SslOptions::NO_TICKET);
     }
     builder.set_num_tickets(sessions.num_tickets)?;
+    if let Some(keys) = ticket_keys {
+        compat::set_ticket_keys(builder, Arc::clone(keys))?;
+    }
 
     if let Some(auth) = &config.client_auth {
         let cas = cert::load_certificates(&auth.ca_file, "--client-ca")?;

@@ -57,8 +57,15 @@ pub fn set_session_timeout(ctx: &mut SslContextBuilder, seconds: u64) {
     }
 }
 
+/// A cipher suite: OpenSSL's name, the IANA name and the code point.
+pub struct Cipher {
+    pub name: &'static str,
+    pub standard_name: Option<&'static str>,
+    pub id: u16,
+}
+
 /// The cipher suites (TLS 1.3 and older) the context would offer.
-pub fn context_ciphers(ctx: &SslContextRef) -> Vec<&'static str> {
+pub fn context_ciphers(ctx: &SslContextRef) -> Vec<Cipher> {
     // SAFETY: the stack belongs to the context and outlives this call; cipher names are
     // static strings inside OpenSSL.
     unsafe {
@@ -67,7 +74,14 @@ pub fn context_ciphers(ctx: &SslContextRef) -> Vec<&'static str> {
             return Vec::new();
         }
         let stack: &StackRef<SslCipher> = StackRef::from_ptr(stack);
-        stack.iter().map(|cipher| cipher.name()).collect()
+        stack
+            .iter()
+            .map(|cipher| Cipher {
+                name: cipher.name(),
+                standard_name: cipher.standard_name(),
+                id: u16::from_be_bytes(cipher.protocol_id()),
+            })
+            .collect()
     }
 }
 
@@ -240,4 +254,215 @@ pub fn received_close_notify(ssl: &SslRef) -> bool {
     // reads a flag word.
     let flags = unsafe { openssl_sys::SSL_get_shutdown(ssl.as_ptr()) };
     flags & openssl_sys::SSL_RECEIVED_SHUTDOWN != 0
+}
+
+/// Serves session tickets with keys from a ticket key file, on any OpenSSL: through
+/// `SSL_CTX_set_tlsext_ticket_key_evp_cb` (3.0+) or `SSL_CTX_set_tlsext_ticket_key_cb`
+/// (1.1.1). The keys live in the context's ex_data, where the callback finds them.
+pub fn set_ticket_keys(
+    ctx: &mut SslContextBuilder,
+    keys: std::sync::Arc<super::tickets::TicketKeys>,
+) -> Result<(), openssl::error::ErrorStack> {
+    ctx.set_ex_data(ticket_keys_index()?, keys);
+    #[cfg(ossl300)]
+    let installed = {
+        // SAFETY: a valid context and a callback with the documented signature.
+        unsafe { SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx.as_ptr(), Some(ticket_key_evp)) }
+    };
+    #[cfg(not(ossl300))]
+    let installed = {
+        // SAFETY: SSL_CTX_set_tlsext_ticket_key_cb is this callback_ctrl; OpenSSL calls
+        // the function back with the ticket callback's signature.
+        unsafe {
+            let callback: unsafe extern "C" fn() = std::mem::transmute(
+                ticket_key_hmac
+                    as unsafe extern "C" fn(
+                        *mut SSL,
+                        *mut u8,
+                        *mut u8,
+                        *mut openssl_sys::EVP_CIPHER_CTX,
+                        *mut openssl_sys::HMAC_CTX,
+                        c_int,
+                    ) -> c_int,
+            );
+            openssl_sys::SSL_CTX_callback_ctrl__fixed_rust(
+                ctx.as_ptr(),
+                SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB,
+                Some(callback),
+            ) as c_int
+        }
+    };
+    if installed == 1 {
+        Ok(())
+    } else {
+        Err(openssl::error::ErrorStack::get())
+    }
+}
+
+#[cfg(not(ossl300))]
+const SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB: c_int = 72;
+
+static TICKET_KEYS: std::sync::OnceLock<
+    openssl::ex_data::Index<openssl::ssl::SslContext, std::sync::Arc<super::tickets::TicketKeys>>,
+> = std::sync::OnceLock::new();
+
+fn ticket_keys_index() -> Result<
+    openssl::ex_data::Index<openssl::ssl::SslContext, std::sync::Arc<super::tickets::TicketKeys>>,
+    openssl::error::ErrorStack,
+> {
+    if let Some(index) = TICKET_KEYS.get() {
+        return Ok(*index);
+    }
+    let index = openssl::ssl::SslContext::new_ex_index()?;
+    Ok(*TICKET_KEYS.get_or_init(|| index))
+}
+
+/// The ticket keys of the connection's context.
+///
+/// # Safety
+/// `ssl` must be a live SSL.
+unsafe fn ticket_keys<'a>(ssl: *mut SSL) -> Option<&'a super::tickets::TicketKeys> {
+    // SAFETY: per the function contract.
+    let ssl = unsafe { SslRef::from_ptr(ssl) };
+    ssl.ssl_context()
+        .ex_data(*TICKET_KEYS.get()?)
+        .map(|keys| &**keys)
+}
+
+/// What the ticket callbacks share: pick the key, set up the cipher, report the verdict
+/// (encrypt: 1; decrypt: 1 use the ticket, 2 use it and issue a new one, 0 unknown key so
+/// make a full handshake, -1 error). `mac_key` sets the HMAC secret in the version's MAC
+/// context type.
+///
+/// # Safety
+/// The pointers are those OpenSSL passes to a ticket key callback.
+unsafe fn ticket_key(
+    ssl: *mut SSL,
+    key_name: *mut u8,
+    iv: *mut u8,
+    cipher: *mut openssl_sys::EVP_CIPHER_CTX,
+    encrypt: bool,
+    mac_key: impl FnOnce(&[u8; 32]) -> bool,
+) -> c_int {
+    // SAFETY: per the function contract; key_name holds 16 bytes and iv at least 16.
+    unsafe {
+        let Some(keys) = ticket_keys(ssl) else {
+            return -1;
+        };
+        let name = std::slice::from_raw_parts_mut(key_name, 16);
+        let (key, verdict) = if encrypt {
+            let key = keys.encrypting();
+            name.copy_from_slice(&key.name);
+            if openssl_sys::RAND_bytes(iv, 16) != 1 {
+                return -1;
+            }
+            (key, 1)
+        } else {
+            // Renew a ticket under an older key; in TLS 1.3 renew always, so that a
+            // resumed connection gets fresh tickets (as OpenSSL's own keys do).
+            let tls13 = SslRef::from_ptr(ssl).version2() == Some(openssl::ssl::SslVersion::TLS1_3);
+            match keys.find(name) {
+                Some((key, current)) => (key, if current && !tls13 { 1 } else { 2 }),
+                None => return 0,
+            }
+        };
+        let init = if encrypt {
+            openssl_sys::EVP_EncryptInit_ex(
+                cipher,
+                openssl_sys::EVP_aes_256_cbc(),
+                std::ptr::null_mut(),
+                key.aes.as_ptr(),
+                iv,
+            )
+        } else {
+            openssl_sys::EVP_DecryptInit_ex(
+                cipher,
+                openssl_sys::EVP_aes_256_cbc(),
+                std::ptr::null_mut(),
+                key.aes.as_ptr(),
+                iv,
+            )
+        };
+        if init != 1 || !mac_key(&key.hmac) {
+            return -1;
+        }
+        verdict
+    }
+}
+
+#[cfg(ossl300)]
+unsafe extern "C" {
+    fn SSL_CTX_set_tlsext_ticket_key_evp_cb(
+        ctx: *mut SSL_CTX,
+        callback: Option<
+            unsafe extern "C" fn(
+                *mut SSL,
+                *mut u8,
+                *mut u8,
+                *mut openssl_sys::EVP_CIPHER_CTX,
+                *mut openssl_sys::EVP_MAC_CTX,
+                c_int,
+            ) -> c_int,
+        >,
+    ) -> c_int;
+    fn OSSL_PARAM_construct_utf8_string(
+        key: *const c_char,
+        buf: *mut c_char,
+        size: usize,
+    ) -> openssl_sys::OSSL_PARAM;
+}
+
+#[cfg(ossl300)]
+unsafe extern "C" fn ticket_key_evp(
+    ssl: *mut SSL,
+    key_name: *mut u8,
+    iv: *mut u8,
+    cipher: *mut openssl_sys::EVP_CIPHER_CTX,
+    mac: *mut openssl_sys::EVP_MAC_CTX,
+    enc: c_int,
+) -> c_int {
+    // SAFETY: OpenSSL passes valid pointers; the parameters point into `secret` and static
+    // strings, which outlive the call.
+    unsafe {
+        ticket_key(ssl, key_name, iv, cipher, enc == 1, |secret| {
+            let mut secret = *secret;
+            let params = [
+                openssl_sys::OSSL_PARAM_construct_octet_string(
+                    c"key".as_ptr(),
+                    secret.as_mut_ptr().cast(),
+                    secret.len(),
+                ),
+                OSSL_PARAM_construct_utf8_string(
+                    c"digest".as_ptr(),
+                    c"SHA256".as_ptr().cast_mut(),
+                    0,
+                ),
+                openssl_sys::OSSL_PARAM_construct_end(),
+            ];
+            openssl_sys::EVP_MAC_CTX_set_params(mac, params.as_ptr()) == 1
+        })
+    }
+}
+
+#[cfg(not(ossl300))]
+unsafe extern "C" fn ticket_key_hmac(
+    ssl: *mut SSL,
+    key_name: *mut u8,
+    iv: *mut u8,
+    cipher: *mut openssl_sys::EVP_CIPHER_CTX,
+    hmac: *mut openssl_sys::HMAC_CTX,
+    enc: c_int,
+) -> c_int {
+    // SAFETY: OpenSSL passes valid pointers.
+    unsafe {
+        ticket_key(ssl, key_name, iv, cipher, enc == 1, |secret| {
+            openssl_sys::HMAC_Init_ex(
+                hmac,
+                secret.as_ptr().cast(),
+                secret.len() as c_int,
+                openssl_sys::EVP_sha256(),
+                std::ptr::null_mut(),
+            ) == 1
+        })
+    }
 }

@@ -12,10 +12,11 @@ pub mod observe;
 pub mod probe;
 mod protocol;
 pub mod session;
+pub mod tickets;
 pub mod trace;
 pub mod verify;
 
 pub use acceptor::{Acceptor, acceptor};
-pub use compat::{negotiated_group, own_signature, peer_signature, received_close_notify};
+pub use compat::{Cipher, negotiated_group, own_signature, peer_signature, received_close_notify};
 pub use connector::{client_ssl, connector};
 pub use failure::{Side, handshake_failure, io_failure, is_unexpected_eof};

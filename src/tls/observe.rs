@@ -33,6 +33,9 @@ pub struct Observer {
     certificate_requested: AtomicBool,
     /// The newest session the server gave this client, for resumption.
     session: Mutex<Option<SslSession>>,
+    /// Keep the client's first ClientHello (server side, inspect mode).
+    keep_client_hello: bool,
+    client_hello: Mutex<Option<Vec<u8>>>,
 }
 
 static INDEX: OnceLock<Index<Ssl, Arc<Observer>>> = OnceLock::new();
@@ -53,6 +56,15 @@ pub fn install(ctx: &mut SslContextBuilder) {
 impl Observer {
     /// A new observer; `trace` is `None` (off), `Some(false)` (text) or `Some(true)` (JSON).
     pub fn new(side: Side, peer: String, trace: Option<bool>) -> Arc<Observer> {
+        Observer::build(side, peer, trace, false)
+    }
+
+    /// A server-side observer that also keeps the raw ClientHello (for inspect mode).
+    pub fn keeping_client_hello(peer: String, trace: Option<bool>) -> Arc<Observer> {
+        Observer::build(Side::Server, peer, trace, true)
+    }
+
+    fn build(side: Side, peer: String, trace: Option<bool>, keep: bool) -> Arc<Observer> {
         Arc::new(Observer {
             side,
             peer,
@@ -61,6 +73,8 @@ impl Observer {
             verify_failure: Mutex::new(None),
             certificate_requested: AtomicBool::new(false),
             session: Mutex::new(None),
+            keep_client_hello: keep,
+            client_hello: Mutex::new(None),
         })
     }
 
@@ -125,9 +139,27 @@ impl Observer {
         }
     }
 
+    /// The first ClientHello received, as sent (inspect mode only).
+    pub fn client_hello(&self) -> Option<Vec<u8>> {
+        self.client_hello
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn on_message(&self, direction: Direction, content_type: i32, bytes: &[u8], tls13: bool) {
-        if content_type == 22 && bytes.first() == Some(&13) && direction == Direction::Received {
+        let received_handshake = content_type == 22 && direction == Direction::Received;
+        if received_handshake && bytes.first() == Some(&13) {
             self.certificate_requested.store(true, Ordering::Relaxed);
+        }
+        if received_handshake && self.keep_client_hello && bytes.first() == Some(&1) {
+            let mut slot = self
+                .client_hello
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(bytes.to_vec());
+            }
         }
         if self.trace_json.is_none() {
             return;

@@ -120,14 +120,14 @@ fn accepted(candidates: &[&str], ok: impl Fn(&mut SslContextBuilder, &str) -> bo
 }
 
 /// Every cipher suite the library has, in a context that allows them all.
-fn all_ciphers() -> Vec<&'static str> {
+pub fn all_ciphers() -> Vec<compat::Cipher> {
     let Ok(mut builder) = SslContextBuilder::new(SslMethod::tls()) else {
         return Vec::new();
     };
     let all_tls13 = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:\
         TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256";
     let _ = builder.set_ciphersuites(all_tls13);
-    let _ = builder.set_cipher_list("ALL:@SECLEVEL=0");
+    let _ = builder.set_cipher_list("ALL:COMPLEMENTOFALL:@SECLEVEL=0");
     compat::context_ciphers(&builder.build())
 }
 
@@ -135,6 +135,7 @@ fn all_ciphers() -> Vec<&'static str> {
 pub fn tls13_suites() -> Vec<String> {
     all_ciphers()
         .into_iter()
+        .map(|cipher| cipher.name)
         .filter(|name| name.starts_with("TLS_"))
         .map(str::to_string)
         .collect()
@@ -144,6 +145,7 @@ pub fn tls13_suites() -> Vec<String> {
 pub fn tls12_ciphers() -> Vec<String> {
     all_ciphers()
         .into_iter()
+        .map(|cipher| cipher.name)
         .filter(|name| !name.starts_with("TLS_"))
         .map(str::to_string)
         .collect()

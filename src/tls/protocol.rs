@@ -170,6 +170,7 @@ impl Protocol {
                 let system = SslContextBuilder::new(SslMethod::tls_client())?.build();
                 let tls12: Vec<&str> = compat::context_ciphers(&system)
                     .into_iter()
+                    .map(|cipher| cipher.name)
                     .filter(|name| !name.starts_with("TLS_"))
                     .collect();
                 if !tls12.is_empty() {

@@ -1,0 +1,252 @@
+//! Listening sockets: TCP (IPv4, IPv6, SO_REUSEPORT), Unix domain sockets, and sockets
+//! handed over by systemd; and the accepted stream, whichever kind it is.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use log::warn;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::config::ListenAddr;
+use crate::error::{Error, Result};
+
+/// Pending connections the kernel queues per listener while all permits are taken.
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// A bound listening socket.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix {
+        listener: UnixListener,
+        /// The socket file we created (removed when the listener goes), or `None` for one
+        /// systemd owns.
+        owned: Option<PathBuf>,
+    },
+}
+
+/// Who is on the other end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerAddr {
+    Tcp(SocketAddr),
+    /// A Unix socket client, named by the socket it came in on.
+    Unix(String),
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerAddr::Tcp(addr) => write!(f, "{addr}"),
+            PeerAddr::Unix(path) => write!(f, "unix:{path}"),
+        }
+    }
+}
+
+impl Listener {
+    /// Where it listens, as printed in `Server is listening on …`.
+    pub fn describe(&self) -> String {
+        match self {
+            Listener::Tcp(listener) => listener
+                .local_addr()
+                .map_or_else(|e| format!("(unknown: {e})"), |a| a.to_string()),
+            Listener::Unix { listener, .. } => format!("unix:{}", unix_path(listener)),
+        }
+    }
+
+    /// The TCP address, if it is a TCP listener.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Listener::Tcp(listener) => listener.local_addr().ok(),
+            Listener::Unix { .. } => None,
+        }
+    }
+
+    /// Waits for the next connection.
+    pub async fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (stream, peer) = listener.accept().await?;
+                // Replies go out in small writes: do not let Nagle hold them back.
+                stream.set_nodelay(true)?;
+                Ok((Stream::Tcp(stream), PeerAddr::Tcp(peer)))
+            }
+            Listener::Unix { listener, .. } => {
+                let (stream, _) = listener.accept().await?;
+                Ok((Stream::Unix(stream), PeerAddr::Unix(unix_path(listener))))
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix {
+            owned: Some(path), ..
+        } = self
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn unix_path(listener: &UnixListener) -> String {
+    listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+        .unwrap_or_else(|| "(unnamed)".to_string())
+}
+
+/// Binds every address: all the addresses each host resolves to, and Unix sockets.
+pub async fn bind_all(addrs: &[ListenAddr], reuse_port: bool) -> Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    let mut bound = BTreeSet::new();
+    for spec in addrs {
+        match spec {
+            ListenAddr::Unix(path) => listeners.push(bind_unix(path)?),
+            ListenAddr::Tcp(host_port) => {
+                let resolved: Vec<SocketAddr> = tokio::net::lookup_host(host_port.as_str())
+                    .await
+                    .map_err(|e| {
+                        Error::Config(format!(
+                            "cannot resolve --listen {host_port}: {e}: use HOST:PORT with a \
+                             known host or an IP address"
+                        ))
+                    })?
+                    .collect();
+                let several = resolved.len() > 1;
+                for addr in resolved {
+                    if !bound.insert(addr) {
+                        continue;
+                    }
+                    match bind_tcp(addr, reuse_port) {
+                        Ok(listener) => listeners.push(Listener::Tcp(listener)),
+                        // e.g. "localhost" also resolves to ::1 on a host without IPv6.
+                        Err(e) if several && e.kind() == io::ErrorKind::AddrNotAvailable => {
+                            warn!("skipping {addr} (from {host_port}): {e}");
+                        }
+                        Err(e) => return Err(Error::bind(addr, e)),
+                    }
+                }
+            }
+        }
+    }
+    if listeners.is_empty() {
+        let all: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        return Err(Error::Config(format!(
+            "--listen {} bound no address: check the host names",
+            all.join(", ")
+        )));
+    }
+    Ok(listeners)
+}
+
+fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        // [::]:PORT then means IPv6 only, so it can sit next to 0.0.0.0:PORT.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Binds a Unix socket, replacing a stale socket file left by a process that died, but
+/// never one in use or a file that is not a socket.
+fn bind_unix(path: &Path) -> Result<Listener> {
+    use std::os::unix::fs::FileTypeExt;
+    let shown = format!("unix:{}", path.display());
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(Error::Config(format!(
+                "cannot listen on {shown}: the file exists and is not a socket: remove it or \
+                 choose another path"
+            )));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(Error::bind(
+                &shown,
+                io::Error::new(io::ErrorKind::AddrInUse, "a server answers on it"),
+            ));
+        }
+        std::fs::remove_file(path).map_err(|e| Error::bind(&shown, e))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| Error::bind(&shown, e))?;
+    Ok(Listener::Unix {
+        listener,
+        owned: Some(path.to_path_buf()),
+    })
+}
+
+/// Turns a socket inherited from systemd into a listener.
+pub fn from_inherited(socket: Socket) -> io::Result<Listener> {
+    socket.set_nonblocking(true)?;
+    let local = socket.local_addr()?;
+    if local.as_socket().is_some() {
+        Ok(Listener::Tcp(TcpListener::from_std(socket.into())?))
+    } else {
+        let listener: std::os::unix::net::UnixListener = socket.into();
+        Ok(Listener::Unix {
+            listener: UnixListener::from_std(listener)?,
+            owned: None,
+        })
+    }
+}
+
+/// An accepted connection.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Prometheus metrics of the server, served as text at `/metrics` (and `/healthz`) on a
+//! plain-HTTP listener of its own.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use log::{debug, warn};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::http::{self, Head};
+use crate::report::Report;
+
+/// Upper bounds of the handshake latency histogram, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// How long a metrics client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Counters, gauges and histograms of one server process.
+#[derive(Default)]
+pub struct Metrics {
+    accepted: AtomicU64,
+    active: AtomicI64,
+    resumed: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+    labelled: Mutex<Labelled>,
+}
+
+#[derive(Default)]
+struct Labelled {
+    /// closed connections by reason
+    closed: BTreeMap<String, u64>,
+    /// successful handshakes by (version, cipher)
+    handshakes: BTreeMap<(String, String), u64>,
+    /// failed handshakes by reason
+    failures: BTreeMap<String, u64>,
+    /// handshake latency: counts per bucket (plus +Inf), sum, count
+    latency_counts: [u64; LATENCY_BUCKETS.len() + 1],
+    latency_sum: f64,
+    latency_count: u64,
+    /// certificate expiry (Unix seconds) by subject
+    expiry: BTreeMap<String, i64>,
+}
+
+impl Metrics {
+    /// A connection was accepted.
+    pub fn opened(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection ended; its report says how.
+    pub fn closed(&self, report: &Report, reason: &str) {
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        self.bytes_in
+            .fetch_add(report.bytes_received, Ordering::Relaxed);
+        self.bytes_out
+            .fetch_add(report.bytes_sent, Ordering::Relaxed);
+        let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+        *labelled.closed.entry(reason.to_string()).or_default() += 1;
+        match (&report.version, &report.cipher) {
+            (Some(version), Some(cipher)) => {
+                *labelled
+                    .handshakes
+                    .entry((version.clone(), cipher.clone()))
+                    .or_default() += 1;
+                if report.resumed {
+                    self.resumed.fetch_add(1, Ordering::Relaxed);
+                }
+                let seconds = report.timings_ms.handshake / 1000.0;
+                let bucket = LATENCY_BUCKETS
+                    .iter()
+                    .position(|upper| seconds <= *upper)
+                    .unwrap_or(LATENCY_BUCKETS.len());
+                labelled.latency_counts[bucket] += 1;
+                labelled.latency_sum += seconds;
+                labelled.latency_count += 1;
+            }
+            _ => {
+                *labelled.failures.entry(reason.to_string()).or_default() += 1;
+            }
+        }
+    }
+
+    /// A reload was tried.
+    pub fn reloaded(&self, ok: bool) {
+        let counter = if ok {
+            &self.reloads
+        } else {
+            &self.reload_failures
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The certificates now served and when they expire (Unix seconds).
+    pub fn set_certificates(&self, expiry: impl IntoIterator<Item = (String, i64)>) {
+        let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+        labelled.expiry = expiry.into_iter().collect();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let simple = [
+            (
+                "tlscat_connections_accepted_total",
+                "counter",
+                "Connections accepted.",
+                self.accepted.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "tlscat_connections_active",
+                "gauge",
+                "Connections open now.",
+                self.active.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "tlscat_resumptions_total",
+                "counter",
+                "Handshakes that resumed a session.",
+                self.resumed.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "tlscat_received_bytes_total",
+                "counter",
+                "Application bytes received.",
+                self.bytes_in.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "tlscat_sent_bytes_total",
+                "counter",
+                "Application bytes sent.",
+                self.bytes_out.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "tlscat_reloads_total",
+                "counter",
+                "Certificate reloads that took effect.",
+                self.reloads.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "tlscat_reload_failures_total",
+                "counter",
+                "Certificate reloads refused (the previous certificate kept serving).",
+                self.reload_failures.load(Ordering::Relaxed).to_string(),
+            ),
+        ];
+        for (name, kind, help, value) in simple {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+
+        let labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(
+            out,
+            "# HELP tlscat_connections_closed_total Connections ended, by reason.\n\
+             # TYPE tlscat_connections_closed_total counter"
+        );
+        for (reason, count) in &labelled.closed {
+            let _ = writeln!(
+                out,
+                "tlscat_connections_closed_total{{reason=\"{}\"}} {count}",
+                escape(reason)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tlscat_handshakes_total Successful handshakes, by version and cipher suite.\n\
+             # TYPE tlscat_handshakes_total counter"
+        );
+        for ((version, cipher), count) in &labelled.handshakes {
+            let _ = writeln!(
+                out,
+                "tlscat_handshakes_total{{version=\"{}\",cipher=\"{}\"}} {count}",
+                escape(version),
+                escape(cipher)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tlscat_handshake_failures_total Failed handshakes, by reason.\n\
+             # TYPE tlscat_handshake_failures_total counter"
+        );
+        for (reason, count) in &labelled.failures {
+            let _ = writeln!(
+                out,
+                "tlscat_handshake_failures_total{{reason=\"{}\"}} {count}",
+                escape(reason)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP tlscat_handshake_duration_seconds TLS handshake duration.\n\
+             # TYPE tlscat_handshake_duration_seconds histogram"
+        );
+        let mut cumulative = 0;
+        for (i, upper) in LATENCY_BUCKETS.iter().enumerate() {
+            cumulative += labelled.latency_counts[i];
+            let _ = writeln!(
+                out,
+                "tlscat_handshake_duration_seconds_bucket{{le=\"{upper}\"}} {cumulative}"
+            );
+        }
+        cumulative += labelled.latency_counts[LATENCY_BUCKETS.len()];
+        let _ = writeln!(
+            out,
+            "tlscat_handshake_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}\n\
+             tlscat_handshake_duration_seconds_sum {}\n\
+             tlscat_handshake_duration_seconds_count {}",
+            labelled.latency_sum, labelled.latency_count
+        );
+        let _ = writeln!(
+            out,
+            "# HELP tlscat_certificate_expiry_timestamp_seconds When each served certificate expires.\n\
+             # TYPE tlscat_certificate_expiry_timestamp_seconds gauge"
+        );
+        for (subject, expiry) in &labelled.expiry {
+            let _ = writeln!(
+                out,
+                "tlscat_certificate_expiry_timestamp_seconds{{subject=\"{}\"}} {expiry}",
+                escape(subject)
+            );
+        }
+        out
+    }
+}
+
+/// Label values escaped as the exposition format requires.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Binds the metrics listener (plain HTTP).
+pub async fn bind(addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::bind(format!("--metrics {addr}"), e))
+}
+
+/// Serves `/metrics` and `/healthz` until `stop` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: std::sync::Arc<Metrics>,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let metrics = std::sync::Arc::clone(&metrics);
+                tokio::spawn(async move {
+                    if let Err(e) = answer(stream, &metrics).await {
+                        debug!("metrics client {peer}: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!("metrics listener: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    let request = loop {
+        let n = tokio::time::timeout(REQUEST_TIMEOUT, stream.read(&mut buf))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no request"))??;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+        match http::parse_head(&head) {
+            Head::Complete { request, .. } => break Ok(request),
+            Head::Incomplete => continue,
+            Head::Invalid(reason) => break Err(reason),
+        }
+    };
+    let response = match request {
+        Err(reason) => http::response(400, "text/plain", format!("{reason}\n").as_bytes(), false),
+        Ok(request) if request.method != "GET" && request.method != "HEAD" => {
+            http::response(405, "text/plain", b"GET or HEAD only\n", false)
+        }
+        Ok(request) => {
+            let head_only = request.method == "HEAD";
+            match request.path() {
+                "/metrics" => http::response(
+                    200,
+                    "text/plain; version=0.0.4",
+                    metrics.render().as_bytes(),
+                    head_only,
+                ),
+                "/healthz" => http::response(200, "text/plain", b"ok\n", head_only),
+                _ => http::response(404, "text/plain", b"try /metrics or /healthz\n", head_only),
+            }
+        }
+    };
+    stream.write_all(&response).await?;
+    stream.shutdown().await
+}

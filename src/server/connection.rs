@@ -1,0 +1,287 @@
+//! One connection: the PROXY header (with `--proxy-protocol`), the TLS handshake, then the
+//! mode's exchange (reply, echo or inspect), close_notify, the report and the metrics.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::{debug, info, warn};
+use openssl::ssl::{Ssl, SslVerifyMode};
+use tokio_openssl::SslStream;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use crate::config::Mode;
+use crate::conn::{self, Read};
+use crate::error::{Error, Phase, Result};
+use crate::http::{self, Head};
+use crate::inspect;
+use crate::listen::{PeerAddr, Stream};
+use crate::proxy;
+use crate::report::{self, Report, millis};
+use crate::tls::observe::Observer;
+use crate::tls::{self, Acceptor, Side, verify};
+
+/// Serves one connection to its end, then reports it (log line on failure, report, metrics).
+/// `cut` ends it early when the drain timeout passes.
+pub(super) async fn handle(
+    stream: Stream,
+    peer: PeerAddr,
+    shared: &Shared,
+    acceptor: &Acceptor,
+    cut: CancellationToken,
+) {
+    shared.metrics.opened();
+    let mut report = Report::new(Side::Server, peer.to_string());
+    let outcome = tokio::select! {
+        result = serve(stream, shared, acceptor, &mut report) => Some(result),
+        () = cut.cancelled() => None,
+    };
+    let reason = match &outcome {
+        Some(Ok(())) => "ok",
+        Some(Err(e)) => {
+            warn!("{}: {e}", report.peer);
+            report.error = Some(e.to_string());
+            e.label()
+        }
+        None => {
+            warn!("{}: cut at shutdown", report.peer);
+            report.error = Some("cut at shutdown: the drain timeout passed".into());
+            "cut"
+        }
+    };
+    let output = shared.config.output;
+    report.emit(output.json, output.quiet);
+    shared.metrics.closed(&report, reason);
+}
+
+async fn serve(
+    mut stream: Stream,
+    shared: &Shared,
+    acceptor: &Acceptor,
+    report: &mut Report,
+) -> Result<()> {
+    let config = &shared.config;
+    let timeouts = &config.timeouts;
+    let output = config.output;
+    if config.proxy_protocol {
+        let header = conn::within(
+            Phase::Handshake,
+            timeouts.handshake,
+            proxy::read(&mut stream),
+        )
+        .await?
+        .map_err(|reason| Error::Handshake {
+            reason: format!("bad PROXY protocol header: {reason}"),
+            hint: Some(
+                "this port takes connections only through the proxy (--proxy-protocol)".into(),
+            ),
+            source: None,
+        })?;
+        if let proxy::Header::Proxied { source, .. } = header {
+            debug!("{}: PROXY header says the client is {source}", report.peer);
+            report.peer = source.to_string();
+        }
+    }
+
+    let trace = output.trace.then_some(output.json);
+    let observer = if config.mode == Mode::Inspect {
+        Observer::keeping_client_hello(report.peer.clone(), trace)
+    } else {
+        Observer::new(Side::Server, report.peer.clone(), trace)
+    };
+    let mut ssl = Ssl::new(&acceptor.context)?;
+    observer.attach(&mut ssl)?;
+    if let Some(auth) = &config.client_auth {
+        let mut mode = SslVerifyMode::PEER;
+        if auth.required {
+            mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+        }
+        let observer = Arc::clone(&observer);
+        ssl.set_verify_callback(mode, move |preverified, ctx| {
+            if !preverified {
+                observer.record_verify_failure(ctx);
+            }
+            preverified
+        });
+    }
+    let mut tls = SslStream::new(ssl, stream)?;
+    let started = Instant::now();
+    let handshake = conn::within(
+        Phase::Handshake,
+        timeouts.handshake,
+        Pin::new(&mut tls).accept(),
+    )
+    .await?;
+    if let Err(e) = handshake {
+        return Err(match observer.verify_failure() {
+            Some(failure) => verify::client_rejection(&failure),
+            None => tls::handshake_failure(e, Side::Server, false),
+        });
+    }
+    let handshake_done = Instant::now();
+    report.timings_ms.handshake = millis(handshake_done - started);
+    report.negotiated(tls.ssl(), Side::Server, config.client_auth.is_some());
+    report.certificate = acceptor.certificate_of(tls.ssl().ssl_context()).cloned();
+    report.client_hello = observer
+        .client_hello()
+        .and_then(|raw| inspect::parse(&raw).ok())
+        .map(|hello| hello.describe());
+    if !output.json {
+        let _ = report::connected(&report.peer);
+    }
+
+    let exchanged = match config.mode {
+        Mode::Reply => reply(&mut tls, shared, report, handshake_done).await?,
+        Mode::Echo => echo(&mut tls, shared, report, handshake_done).await?,
+        Mode::Inspect => inspect(&mut tls, shared, report, handshake_done).await?,
+    };
+    if !exchanged {
+        report.closed = Some("no close_notify");
+        return Ok(());
+    }
+    report.closed = Some(
+        match conn::close(&mut tls, timeouts.close, Side::Server).await {
+            Ok(true) => "close_notify",
+            Ok(false) => "no close_notify",
+            // What we had to send is out: a peer that vanishes now has lost nothing.
+            Err(e) => {
+                debug!("{}: {e}", report.peer);
+                "no close_notify"
+            }
+        },
+    );
+    Ok(())
+}
+
+type Tls = SslStream<Stream>;
+
+/// Notes the time of the first byte the client sent.
+fn first_byte(report: &mut Report, handshake_done: Instant) {
+    if report.timings_ms.first_byte.is_none() {
+        report.timings_ms.first_byte = Some(millis(handshake_done.elapsed()));
+    }
+}
+
+/// The seed's exchange: one message in, the reply out. Returns false when the client
+/// disconnected without close_notify (nothing left to close).
+async fn reply(
+    tls: &mut Tls,
+    shared: &Shared,
+    report: &mut Report,
+    handshake_done: Instant,
+) -> Result<bool> {
+    let config = &shared.config;
+    let timeouts = &config.timeouts;
+    let mut message = vec![0; config.max_message];
+    match conn::read(tls, &mut message, timeouts.read, Side::Server).await? {
+        Read::Data(n) => {
+            first_byte(report, handshake_done);
+            if tls.ssl().pending() > 0 {
+                warn!(
+                    "{}: message longer than --max-message {} bytes: the rest is discarded",
+                    report.peer, config.max_message
+                );
+            }
+            report.bytes_received += n as u64;
+            report.received = Some(String::from_utf8_lossy(&message[..n]).into_owned());
+            if !config.output.json {
+                let _ = report::received(&message[..n]);
+            }
+            conn::write_all(tls, &config.reply, timeouts.write, Side::Server).await?;
+            report.bytes_sent += config.reply.len() as u64;
+            report.sent = Some(String::from_utf8_lossy(&config.reply).into_owned());
+            Ok(true)
+        }
+        Read::Closed => {
+            info!(
+                "{}: closed the connection without sending a message",
+                report.peer
+            );
+            Ok(true)
+        }
+        Read::Truncated => {
+            info!("{}: disconnected without sending a message", report.peer);
+            Ok(false)
+        }
+    }
+}
+
+/// Everything the client sends comes back, until it closes (close_notify) or stays idle
+/// for the read timeout. Memory stays at one record-sized buffer, whatever the volume.
+async fn echo(
+    tls: &mut Tls,
+    shared: &Shared,
+    report: &mut Report,
+    handshake_done: Instant,
+) -> Result<bool> {
+    let timeouts = &shared.config.timeouts;
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        match conn::read(tls, &mut buf, timeouts.read, Side::Server).await? {
+            Read::Data(n) => {
+                first_byte(report, handshake_done);
+                report.bytes_received += n as u64;
+                conn::write_all(tls, &buf[..n], timeouts.write, Side::Server).await?;
+                report.bytes_sent += n as u64;
+            }
+            Read::Closed => return Ok(true),
+            Read::Truncated => return Ok(false),
+        }
+    }
+}
+
+/// Answers with the connection's report and what the client offered: an HTML page or
+/// JSON for HTTP clients (by `Accept` or `/json`), JSON for anything else.
+async fn inspect(
+    tls: &mut Tls,
+    shared: &Shared,
+    report: &mut Report,
+    handshake_done: Instant,
+) -> Result<bool> {
+    let timeouts = &shared.config.timeouts;
+    let mut received = Vec::new();
+    let mut buf = vec![0; 4096];
+    let request = loop {
+        match conn::read(tls, &mut buf, timeouts.read, Side::Server).await? {
+            Read::Data(n) => {
+                first_byte(report, handshake_done);
+                report.bytes_received += n as u64;
+                received.extend_from_slice(&buf[..n]);
+            }
+            Read::Closed => return Ok(true),
+            Read::Truncated => return Ok(false),
+        }
+        if !http::looks_like_http(&received) {
+            break None;
+        }
+        match http::parse_head(&received) {
+            Head::Complete { request, .. } => break Some(Ok(request)),
+            Head::Invalid(reason) => break Some(Err(reason)),
+            Head::Incomplete => {}
+        }
+    };
+    let answer = match &request {
+        None => inspect::json(report, None).into_bytes(),
+        Some(Err(reason)) => {
+            debug!("{}: bad HTTP request: {reason}", report.peer);
+            http::response(400, "text/plain", format!("{reason}\n").as_bytes(), false)
+        }
+        Some(Ok(request)) if request.method != "GET" && request.method != "HEAD" => {
+            http::response(405, "text/plain", b"GET or HEAD only\n", false)
+        }
+        Some(Ok(request)) => {
+            let head_only = request.method == "HEAD";
+            if request.wants_json() {
+                let body = inspect::json(report, Some(request));
+                http::response(200, "application/json", body.as_bytes(), head_only)
+            } else {
+                let body = inspect::html(report, request);
+                http::response(200, "text/html; charset=utf-8", body.as_bytes(), head_only)
+            }
+        }
+    };
+    conn::write_all(tls, &answer, timeouts.write, Side::Server).await?;
+    report.bytes_sent += answer.len() as u64;
+    Ok(true)
+}

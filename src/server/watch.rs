@@ -1,0 +1,66 @@
+//! `--reload-interval`: notices when the certificate, key, CA or ticket key files change.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::config::{Identity, ServerConfig};
+
+/// What identifies a version of a file: its modification time and size.
+type Stamp = Option<(SystemTime, u64)>;
+
+/// The files a reload reads, and how they looked last time.
+pub(super) struct Files {
+    files: Vec<(PathBuf, Stamp)>,
+    every: Duration,
+}
+
+/// Every file the TLS setup is built from.
+pub(super) fn watched(config: &ServerConfig) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for certificate in &config.certificates {
+        match &certificate.identity {
+            Identity::Pem { cert, key, .. } => files.extend([cert.clone(), key.clone()]),
+            Identity::Pkcs12 { path, .. } => files.push(path.clone()),
+        }
+    }
+    if let Some(auth) = &config.client_auth {
+        files.push(auth.ca_file.clone());
+    }
+    files.extend(config.ticket_key_file.clone());
+    files
+}
+
+fn stamp(path: &PathBuf) -> Stamp {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+impl Files {
+    pub(super) fn new(paths: Vec<PathBuf>, every: Duration) -> Files {
+        Files {
+            files: paths.into_iter().map(|p| (p.clone(), stamp(&p))).collect(),
+            every,
+        }
+    }
+}
+
+/// Returns once a watched file has changed since the last call; never without a watch.
+pub(super) async fn changed(files: &mut Option<Files>) {
+    let Some(files) = files else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(files.every).await;
+        let mut changed = false;
+        for (path, last) in &mut files.files {
+            let now = stamp(path);
+            if now != *last {
+                *last = now;
+                changed = true;
+            }
+        }
+        if changed {
+            return;
+        }
+    }
+}
