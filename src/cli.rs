@@ -275,8 +275,9 @@ pub struct ServerArgs {
     /// key (openssl rand 80 | base64 -w0); the first encrypts, all decrypt.
     #[arg(long, value_name = "FILE", help_heading = "Sessions")]
     ticket_key_file: Option<PathBuf>,
-    /// Serve Prometheus metrics at http://HOST:PORT/metrics (and /healthz).
-    #[arg(long, value_name = "HOST:PORT", help_heading = "Operations")]
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics (and /healthz); a bare PORT
+    /// listens on 127.0.0.1.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics, help_heading = "Operations")]
     metrics: Option<String>,
     /// Certificate (PEM), optionally followed by its intermediate CAs; repeat with --key
     /// for several, chosen by SNI [default: certs/server.crt].
@@ -684,6 +685,17 @@ fn split_host_port(text: &str) -> Result<(String, Option<u16>), String> {
     }
 }
 
+/// `PORT` (loopback) or `HOST:PORT`.
+fn parse_metrics(text: &str) -> Result<String, String> {
+    if let Ok(port) = text.trim().parse::<u16>() {
+        return Ok(format!("127.0.0.1:{port}"));
+    }
+    match parse_listen(text)? {
+        ListenAddr::Tcp(addr) => Ok(addr),
+        ListenAddr::Unix(_) => Err("metrics are served over TCP: use PORT or HOST:PORT".into()),
+    }
+}
+
 fn parse_connect(text: &str) -> Result<(String, u16), String> {
     let (host, port) = split_host_port(text.trim())?;
     if host.is_empty() {
@@ -777,6 +789,14 @@ mod tests {
             Ok(("a.example".into(), "a.crt".into(), "a.key".into()))
         );
         assert!(parse_sni("a.example=a.crt").is_err());
+    }
+
+    #[test]
+    fn metrics_addresses_default_to_loopback() {
+        assert_eq!(parse_metrics("9443"), Ok("127.0.0.1:9443".into()));
+        assert_eq!(parse_metrics("[::1]:9443"), Ok("[::1]:9443".into()));
+        assert!(parse_metrics("unix:/x").is_err());
+        assert!(parse_metrics("nonsense").is_err());
     }
 
     #[test]
