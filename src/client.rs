@@ -298,6 +298,34 @@ pub async fn handshake(
     Ok(stream)
 }
 
+/// When the connection broke right after a handshake in which the server asked for a
+/// client certificate, the server most likely refused ours (or its absence): in TLS 1.3
+/// its alert comes after the handshake and can be lost to the reset that follows it.
+fn refused_for_want_of_a_certificate(
+    stream: &SslStream<TcpStream>,
+    config: &ClientConfig,
+) -> Option<Error> {
+    if !Observer::of(stream.ssl()).is_some_and(|o| o.certificate_requested()) {
+        return None;
+    }
+    Some(match config.identity {
+        None => Error::Verify {
+            reason: "the server asked for a client certificate, then closed the connection".into(),
+            hint: Some("it probably requires one: pass --cert and --key (or --p12)".into()),
+        },
+        Some(_) => Error::Verify {
+            reason: "the server closed the connection right after receiving our client \
+                     certificate"
+                .into(),
+            hint: Some(
+                "it probably rejected it (unknown CA, expired): check --cert against the \
+                 server's --client-ca"
+                    .into(),
+            ),
+        },
+    })
+}
+
 /// How reading the response ended.
 enum End {
     /// The server sent close_notify.
@@ -316,7 +344,9 @@ pub async fn exchange(
     report: &mut Report,
 ) -> Result<()> {
     let timeouts = &config.timeouts;
-    conn::write_all(stream, &config.message, timeouts.write, Side::Client).await?;
+    if let Err(e) = conn::write_all(stream, &config.message, timeouts.write, Side::Client).await {
+        return Err(refused_for_want_of_a_certificate(stream, config).unwrap_or(e));
+    }
     report.sent = Some(String::from_utf8_lossy(&config.message).into_owned());
     report.bytes_sent += config.message.len() as u64;
     let sent_at = Instant::now();

@@ -382,7 +382,13 @@ fn mutual_tls_requires_a_trusted_client_certificate() {
         ],
     );
     assert_exit(&untrusted, 5);
-    assert!(text(&untrusted.stderr).contains("the server rejected our certificate"));
+    let stderr = text(&untrusted.stderr);
+    // The alert, or (when a reset overtakes it, as OpenSSL 4.0 lets happen) the inference.
+    assert!(
+        stderr.contains("the server rejected our certificate")
+            || stderr.contains("right after receiving our client certificate"),
+        "{stderr}"
+    );
     server
         .proc
         .wait_stderr("client certificate CN=tlscat client: unable to get local issuer certificate");

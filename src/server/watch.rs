@@ -1,12 +1,13 @@
 //! `--reload-interval`: notices when the certificate, key, CA or ticket key files change.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::config::{Identity, ServerConfig};
 
-/// What identifies a version of a file: its modification time and size.
-type Stamp = Option<(SystemTime, u64)>;
+/// What identifies a version of a file: a digest of its content (these files are small,
+/// and timestamps may be too coarse to tell two writes in the same second apart).
+type Stamp = Option<[u8; 32]>;
 
 /// The files a reload reads, and how they looked last time.
 pub(super) struct Files {
@@ -31,8 +32,9 @@ pub(super) fn watched(config: &ServerConfig) -> Vec<PathBuf> {
 }
 
 fn stamp(path: &PathBuf) -> Stamp {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    std::fs::read(path)
+        .ok()
+        .map(|content| openssl::sha::sha256(&content))
 }
 
 impl Files {

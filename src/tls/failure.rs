@@ -262,6 +262,12 @@ pub fn io_failure(err: io::Error, phase: Phase, side: Side) -> Error {
     let Some(stack) = inner_ssl_error(&err).and_then(ssl::Error::ssl_error) else {
         return Error::Io { phase, source: err };
     };
+    if stack.errors().is_empty() {
+        return Error::Io {
+            phase,
+            source: io::Error::other("the connection broke (OpenSSL gave no reason)"),
+        };
+    }
     // OpenSSL 3.2+ reports a failed socket call as a "system library" error in the stack:
     // the connection broke below TLS.
     if ssl_reason(stack).is_none() {
