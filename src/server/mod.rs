@@ -33,6 +33,8 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 pub struct Server {
     listeners: Vec<Listener>,
     metrics_listener: Option<tokio::net::TcpListener>,
+    /// With `--reload-interval`: the files as they were when the TLS setup read them.
+    files: Option<watch::Files>,
     shared: Arc<Shared>,
 }
 
@@ -56,6 +58,10 @@ impl Server {
     /// sockets systemd passed). Nothing is served until [`run`](Server::run); any problem
     /// here is a startup error.
     pub async fn bind(config: ServerConfig) -> Result<Server> {
+        // Before reading them: a change made while we read is then seen as a change.
+        let files = config
+            .reload_interval
+            .map(|every| watch::Files::new(watch::watched(&config), every));
         let acceptor = tls::acceptor(&config)?;
         let listeners = match systemd::inherited_listeners()? {
             Some(inherited) => inherited,
@@ -70,6 +76,7 @@ impl Server {
         Ok(Server {
             listeners,
             metrics_listener,
+            files,
             shared: Arc::new(Shared {
                 config,
                 acceptor: RwLock::new(Arc::new(acceptor)),
@@ -132,9 +139,7 @@ impl Server {
             ));
         }
 
-        let mut files = config
-            .reload_interval
-            .map(|every| watch::Files::new(watch::watched(config), every));
+        let mut files = self.files;
         loop {
             tokio::select! {
                 request = requests.recv() => match request {
