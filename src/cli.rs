@@ -298,6 +298,10 @@ pub struct ServerArgs {
     /// Serve an expired certificate (with a warning) instead of refusing to start.
     #[arg(long)]
     allow_expired: bool,
+    /// Accept key and ticket key files that other users can read (refused by default,
+    /// as ssh does).
+    #[arg(long)]
+    allow_insecure_key_permissions: bool,
     /// Ask clients for a certificate signed by a CA in FILE (mutual TLS).
     #[arg(long, value_name = "FILE", help_heading = "Mutual TLS")]
     client_ca: Option<PathBuf>,
@@ -317,6 +321,10 @@ pub struct ServerArgs {
     /// Session tickets sent after each TLS 1.3 handshake.
     #[arg(long, value_name = "N", default_value = "2", help_heading = "Sessions")]
     num_tickets: usize,
+    /// How often the server replaces its own session ticket key (without
+    /// --ticket-key-file); tickets under the two previous keys still resume.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration, help_heading = "Sessions")]
+    ticket_rotation: Duration,
     /// What the server answers to every message.
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_REPLY)]
     reply: String,
@@ -408,6 +416,7 @@ impl TryFrom<ServerArgs> for ServerConfig {
             metrics: args.metrics,
             certificates,
             allow_expired: args.allow_expired,
+            allow_insecure_key_permissions: args.allow_insecure_key_permissions,
             output: args.tls.output(),
             tls,
             alpn_optional: args.alpn_optional,
@@ -419,6 +428,7 @@ impl TryFrom<ServerArgs> for ServerConfig {
                 timeout: args.session_timeout,
                 tickets: !args.no_tickets,
                 num_tickets: args.num_tickets,
+                ticket_rotation: args.ticket_rotation,
             },
             reply: args.reply.into_bytes(),
             max_message: args.max_message,
@@ -478,6 +488,9 @@ pub struct ClientArgs {
     /// Passphrase of an encrypted --key or --p12: env:VAR, file:PATH or pass:TEXT.
     #[arg(long, value_name = "SOURCE", value_parser = parse_passphrase, help_heading = "Mutual TLS")]
     pass: Option<Passphrase>,
+    /// Accept a --key or --p12 file that other users can read.
+    #[arg(long, help_heading = "Mutual TLS")]
+    allow_insecure_key_permissions: bool,
     /// Largest response kept; reading stops there (with a warning).
     #[arg(long, value_name = "BYTES", default_value = "1048576", value_parser = parse_positive)]
     max_response: usize,
@@ -574,6 +587,7 @@ impl TryFrom<ClientArgs> for ClientConfig {
             trust,
             insecure: args.insecure,
             identity,
+            allow_insecure_key_permissions: args.allow_insecure_key_permissions,
             output: args.tls.output(),
             tls: args.tls.settings(),
             message: args.message.into_bytes(),
@@ -620,7 +634,7 @@ fn parse_sni(text: &str) -> Result<(String, PathBuf, PathBuf), String> {
     Ok((name.to_string(), PathBuf::from(cert), PathBuf::from(key)))
 }
 
-/// `10`, `2.5`, `10s`, `500ms`, `2m`; more than zero.
+/// `10`, `2.5`, `10s`, `500ms`, `2m`, `1h`; more than zero.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
@@ -629,13 +643,15 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         (n, 1.0)
     } else if let Some(n) = text.strip_suffix('m') {
         (n, 60.0)
+    } else if let Some(n) = text.strip_suffix('h') {
+        (n, 3600.0)
     } else {
         (text, 1.0)
     };
     let value: f64 = number
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration: use e.g. 10s, 500ms or 2m"))?;
+        .map_err(|_| format!("{text:?} is not a duration: use e.g. 10s, 500ms, 2m or 1h"))?;
     let duration = Duration::try_from_secs_f64(value * scale)
         .map_err(|_| format!("{text:?} is not a usable duration: use e.g. 10s, 500ms or 2m"))?;
     if duration.is_zero() {
@@ -742,6 +758,7 @@ mod tests {
         assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("soon").is_err());

@@ -198,6 +198,8 @@ pub struct SessionSettings {
     pub tickets: bool,
     /// Tickets sent after a TLS 1.3 handshake.
     pub num_tickets: usize,
+    /// How often generated ticket keys are replaced (without `--ticket-key-file`).
+    pub ticket_rotation: Duration,
 }
 
 impl Default for SessionSettings {
@@ -206,6 +208,7 @@ impl Default for SessionSettings {
             timeout: Duration::from_secs(300),
             tickets: true,
             num_tickets: 2,
+            ticket_rotation: Duration::from_secs(3600),
         }
     }
 }
@@ -275,6 +278,8 @@ pub struct ServerConfig {
     pub certificates: Vec<ServerCertificate>,
     /// Serve a certificate that has expired (with a warning) instead of refusing to start.
     pub allow_expired: bool,
+    /// Accept private key and ticket key files that other users can read.
+    pub allow_insecure_key_permissions: bool,
     /// Protocol settings.
     pub tls: TlsSettings,
     /// With ALPN configured, go on without it when the client offers nothing we speak
@@ -320,6 +325,7 @@ impl Default for ServerConfig {
                 names: Vec::new(),
             }],
             allow_expired: false,
+            allow_insecure_key_permissions: false,
             tls: TlsSettings::default(),
             alpn_optional: false,
             client_auth: None,
@@ -363,6 +369,8 @@ pub struct ClientConfig {
     pub insecure: bool,
     /// Client certificate for mutual TLS.
     pub identity: Option<Identity>,
+    /// Accept a private key file that other users can read.
+    pub allow_insecure_key_permissions: bool,
     /// Protocol settings.
     pub tls: TlsSettings,
     /// What the client sends.
@@ -395,6 +403,7 @@ impl Default for ClientConfig {
             trust: Trust::System,
             insecure: false,
             identity: None,
+            allow_insecure_key_permissions: false,
             tls: TlsSettings::default(),
             message: DEFAULT_MESSAGE.as_bytes().to_vec(),
             max_response: 1024 * 1024,

@@ -34,6 +34,7 @@ pub struct Metrics {
     bytes_out: AtomicU64,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
+    ticket_rotations: AtomicU64,
     labelled: Mutex<Labelled>,
 }
 
@@ -103,6 +104,11 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The generated session ticket key was replaced.
+    pub fn ticket_keys_rotated(&self) {
+        self.ticket_rotations.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The certificates now served and when they expire (Unix seconds).
     pub fn set_certificates(&self, expiry: impl IntoIterator<Item = (String, i64)>) {
         let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
@@ -148,6 +154,12 @@ impl Metrics {
                 "counter",
                 "Certificate reloads that took effect.",
                 self.reloads.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "tlscat_ticket_key_rotations_total",
+                "counter",
+                "Generated session ticket keys replaced.",
+                self.ticket_rotations.load(Ordering::Relaxed).to_string(),
             ),
             (
                 "tlscat_reload_failures_total",

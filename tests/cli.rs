@@ -107,7 +107,7 @@ fn swapped_garbage_encrypted_and_unreadable_key_files_get_a_specific_message() {
     require("openssl", "openssl");
     let pki = Pki::ecdsa();
     let garbage = pki.path("garbage.pem");
-    std::fs::write(&garbage, "not a pem file\n").unwrap();
+    write_private(&garbage, b"not a pem file\n");
     let encrypted = pki.path("encrypted.key");
     let made = run(std::process::Command::new("openssl")
         .args(["pkey", "-aes256", "-passout", "pass:secret", "-in"])
@@ -115,6 +115,7 @@ fn swapped_garbage_encrypted_and_unreadable_key_files_get_a_specific_message() {
         .arg("-out")
         .arg(&encrypted));
     assert_exit(&made, 0);
+    make_private(&encrypted);
 
     let cases = [
         (
@@ -254,4 +255,51 @@ fn a_server_that_never_replies_exits_6_at_the_read_timeout() {
     assert_exit(&output, 6);
     let stderr = single_line(&output.stderr);
     assert!(stderr.contains("during read"), "{stderr}");
+}
+
+#[test]
+fn a_key_other_users_can_read_is_refused_unless_allowed() {
+    let pki = Pki::ecdsa();
+    let key = pki.path("server.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let refused = run(tlscat()
+        .args(["server", "--listen", "127.0.0.1:0"])
+        .args(pki.server_args()));
+    assert_exit(&refused, 2);
+    let stderr = single_line(&refused.stderr);
+    assert!(
+        stderr.contains("is readable by other users (mode 0640)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+
+    let mut command = tlscat();
+    command
+        .args([
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-insecure-key-permissions",
+        ])
+        .args(pki.server_args());
+    let server = Server::start_with(&mut command);
+    assert_exit(&server.client(&pki, &[]), 0);
+
+    let client_key = pki.path("client.key");
+    std::fs::set_permissions(
+        &client_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o604),
+    )
+    .unwrap();
+    let client = server.client(
+        &pki,
+        &[
+            "--cert",
+            &arg(&pki.path("client.crt")),
+            "--key",
+            &arg(&client_key),
+        ],
+    );
+    assert_exit(&client, 2);
+    assert!(text(&client.stderr).contains("(mode 0604)"));
 }

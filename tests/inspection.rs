@@ -36,7 +36,7 @@ fn both_sides_print_a_handshake_report_on_stderr_unless_quiet() {
     let report = text(&output.stderr);
     for expected in [
         &format!("connection to {}", server.target()),
-        "protocol   TLSv1.3, TLS_AES_256_GCM_SHA384, group X25519, signature ecdsa_secp256r1_sha256",
+        "protocol   TLSv1.3, TLS_AES_128_GCM_SHA256, group X25519, signature ecdsa_secp256r1_sha256",
         "session    full handshake; ALPN -; SNI -",
         "verified   yes (ok)",
         "peer chain [0] CN=localhost",
@@ -115,7 +115,7 @@ fn json_reports_have_the_documented_fields_on_both_sides() {
     assert_eq!(client["side"], "client");
     assert_eq!(client["peer"], server.target());
     assert_eq!(client["sni"], "localhost");
-    assert_eq!(client["cipher"], "TLS_AES_256_GCM_SHA384");
+    assert_eq!(client["cipher"], "TLS_AES_128_GCM_SHA256");
     assert_eq!(client["alpn"], "h2");
     assert_eq!(client["verified"], true);
     assert_eq!(client["sent"], "Hello from the client!");
@@ -227,7 +227,7 @@ fn expectations_exit_7_with_expected_and_got() {
             "--expect-version",
             "1.3",
             "--expect-cipher",
-            "TLS_AES_256_GCM_SHA384",
+            "TLS_AES_128_GCM_SHA256",
             "--expect-group",
             "x25519",
             "--alpn",
@@ -243,8 +243,8 @@ fn expectations_exit_7_with_expected_and_got() {
             "expected version TLSv1.2, got TLSv1.3",
         ),
         (
-            &["--expect-cipher", "TLS_AES_128_GCM_SHA256"],
-            "expected cipher TLS_AES_128_GCM_SHA256, got TLS_AES_256_GCM_SHA384",
+            &["--expect-cipher", "TLS_AES_256_GCM_SHA384"],
+            "expected cipher TLS_AES_256_GCM_SHA384, got TLS_AES_128_GCM_SHA256",
         ),
         (
             &["--expect-group", "P-256"],

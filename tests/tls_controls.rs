@@ -430,6 +430,7 @@ fn encrypted_keys_open_with_pass_from_env_file_or_text_and_pkcs12_works() {
             .arg(&encrypted)),
         0,
     );
+    make_private(&encrypted);
     let p12 = pki.path("client.p12");
     assert_exit(
         &run(Command::new("openssl")
@@ -441,6 +442,7 @@ fn encrypted_keys_open_with_pass_from_env_file_or_text_and_pkcs12_works() {
             .arg(&p12)),
         0,
     );
+    make_private(&p12);
     let pass_file = pki.path("pass.txt");
     std::fs::write(&pass_file, "s3cret\n").unwrap();
 
@@ -507,6 +509,7 @@ fn encrypted_keys_open_with_pass_from_env_file_or_text_and_pkcs12_works() {
             .arg(&server_p12)),
         0,
     );
+    make_private(&server_p12);
     let mut command = tlscat();
     command
         .args([

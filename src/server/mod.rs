@@ -24,6 +24,7 @@ use crate::metrics::{self, Metrics};
 use crate::report;
 use crate::shutdown::Request;
 use crate::systemd;
+use crate::tls::tickets::TicketKeys;
 use crate::tls::{self, Acceptor};
 
 /// Longest pause after a failing `accept()` (e.g. out of file descriptors).
@@ -44,6 +45,8 @@ struct Shared {
     /// The TLS setup new connections get; a reload swaps it, connections in flight keep
     /// the one they started with.
     acceptor: RwLock<Arc<Acceptor>>,
+    /// Session ticket keys the server makes and rotates (without `--ticket-key-file`).
+    ticket_keys: Arc<TicketKeys>,
     metrics: Arc<Metrics>,
 }
 
@@ -62,7 +65,9 @@ impl Server {
         let files = config
             .reload_interval
             .map(|every| watch::Files::new(watch::watched(&config), every));
-        let acceptor = tls::acceptor(&config)?;
+        // Tickets under the 2 previous keys still resume: up to 3 rotation periods.
+        let ticket_keys = Arc::new(TicketKeys::generated(3)?);
+        let acceptor = tls::acceptor(&config, &ticket_keys)?;
         let listeners = match systemd::inherited_listeners()? {
             Some(inherited) => inherited,
             None => listen::bind_all(&config.listen, config.reuse_port).await?,
@@ -80,6 +85,7 @@ impl Server {
             shared: Arc::new(Shared {
                 config,
                 acceptor: RwLock::new(Arc::new(acceptor)),
+                ticket_keys,
                 metrics,
             }),
         })
@@ -122,6 +128,13 @@ impl Server {
             shared.acceptor().describe()
         );
         systemd::notify("READY=1");
+        let stop_rotation = CancellationToken::new();
+        if config.ticket_key_file.is_none() && config.sessions.tickets {
+            tokio::spawn(rotate_ticket_keys(
+                Arc::clone(&shared),
+                stop_rotation.clone(),
+            ));
+        }
 
         let permits = Arc::new(Semaphore::new(config.max_conns));
         let stop_accepting = CancellationToken::new();
@@ -184,6 +197,7 @@ impl Server {
         cut_connections.cancel();
         connections.wait().await;
         stop_metrics.cancel();
+        stop_rotation.cancel();
         info!("stopped");
         Ok(())
     }
@@ -194,7 +208,8 @@ impl Server {
 async fn reload(shared: &Arc<Shared>, why: &str) {
     systemd::notify(&systemd::reloading());
     let config = shared.config.clone();
-    let built = tokio::task::spawn_blocking(move || tls::acceptor(&config)).await;
+    let keys = Arc::clone(&shared.ticket_keys);
+    let built = tokio::task::spawn_blocking(move || tls::acceptor(&config, &keys)).await;
     match built {
         Ok(Ok(acceptor)) => {
             info!("reloaded ({why}): now serving {}", acceptor.describe());
@@ -215,6 +230,22 @@ async fn reload(shared: &Arc<Shared>, why: &str) {
         }
     }
     systemd::notify("READY=1");
+}
+
+/// Replaces the generated ticket key every `ticket_rotation`, so that a key taken from
+/// memory decrypts only recent tickets.
+async fn rotate_ticket_keys(shared: Arc<Shared>, stop: CancellationToken) {
+    let every = shared.config.sessions.ticket_rotation;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match shared.ticket_keys.rotate() {
+            Ok(()) => shared.metrics.ticket_keys_rotated(),
+            Err(e) => error!("cannot rotate the session ticket key: {e}"),
+        }
+    }
 }
 
 async fn accept_loop(

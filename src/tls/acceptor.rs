@@ -74,17 +74,20 @@ fn expires(cert: &openssl::x509::X509Ref) -> Result<i64> {
 /// Builds the contexts: the profile's preset, the protocol settings, each certificate with
 /// its chain, sessions, client certificates and ALPN. Refuses a key that does not match
 /// its certificate, and an expired certificate unless `allow_expired` is set.
-pub fn acceptor(config: &ServerConfig) -> Result<Acceptor> {
+///
+/// Session tickets use the keys of `--ticket-key-file`, else `generated` (which the
+/// server rotates), else none when tickets are off.
+pub fn acceptor(config: &ServerConfig, generated: &Arc<TicketKeys>) -> Result<Acceptor> {
     let protocol = Protocol::new(&config.tls)?;
-    let ticket_keys = config
-        .ticket_key_file
-        .as_deref()
-        .map(tickets::load)
-        .transpose()?
-        .map(Arc::new);
+    let insecure = config.allow_insecure_key_permissions;
+    let ticket_keys = match &config.ticket_key_file {
+        Some(path) => Some(Arc::new(tickets::load(path, insecure)?)),
+        None if config.sessions.tickets => Some(Arc::clone(generated)),
+        None => None,
+    };
     let mut loaded = Vec::new();
     for certificate in &config.certificates {
-        let identity = cert::load_identity(&certificate.identity)?;
+        let identity = cert::load_identity(&certificate.identity, insecure)?;
         check_validity(&identity, certificate, config.allow_expired)?;
         loaded.push((sni_names(certificate, &identity), identity));
     }

@@ -58,14 +58,34 @@ pub fn load_certificates(path: &Path, flag: &str) -> Result<Vec<X509>> {
     }
 }
 
+/// Refuses a secret file (private key, PKCS#12 bundle, ticket keys) that other users can
+/// read, as ssh does, unless `insecure_permissions`.
+pub fn check_private(path: &Path, flag: &str, insecure_permissions: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(()); // reading it reports what is wrong
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 && !insecure_permissions {
+        let shown = path.display();
+        return Err(Error::Config(format!(
+            "{shown} ({flag}) is readable by other users (mode {mode:04o}): run chmod 600 \
+             {shown}, or pass --allow-insecure-key-permissions"
+        )));
+    }
+    Ok(())
+}
+
 /// The private key of a PEM file (PKCS#8, or traditional RSA/EC), decrypted with
 /// `passphrase` if it is encrypted. Never prompts on the terminal.
 fn load_private_key(
     path: &Path,
     flag: &str,
     passphrase: Option<&Passphrase>,
+    insecure_permissions: bool,
 ) -> Result<PKey<Private>> {
     let pem = read_pem_file(path, flag)?;
+    check_private(path, flag, insecure_permissions)?;
     let shown = path.display();
     let secret = passphrase.map(read_passphrase).transpose()?;
     let encrypted = contains(&pem, "ENCRYPTED");
@@ -129,8 +149,9 @@ pub struct LoadedIdentity {
     pub key: PKey<Private>,
 }
 
-/// Loads a PEM pair or a PKCS#12 bundle and checks that key and certificate belong together.
-pub fn load_identity(identity: &Identity) -> Result<LoadedIdentity> {
+/// Loads a PEM pair or a PKCS#12 bundle and checks that key and certificate belong
+/// together; the key's file must be private unless `insecure_permissions`.
+pub fn load_identity(identity: &Identity, insecure_permissions: bool) -> Result<LoadedIdentity> {
     let loaded = match identity {
         Identity::Pem {
             cert,
@@ -144,10 +165,13 @@ pub fn load_identity(identity: &Identity) -> Result<LoadedIdentity> {
             LoadedIdentity {
                 cert: leaf,
                 chain: certs.collect(),
-                key: load_private_key(key, "--key", passphrase.as_ref())?,
+                key: load_private_key(key, "--key", passphrase.as_ref(), insecure_permissions)?,
             }
         }
-        Identity::Pkcs12 { path, passphrase } => load_pkcs12(path, passphrase.as_ref())?,
+        Identity::Pkcs12 { path, passphrase } => {
+            check_private(path, "--p12", insecure_permissions)?;
+            load_pkcs12(path, passphrase.as_ref())?
+        }
     };
     if !loaded.cert.public_key()?.public_eq(&loaded.key) {
         let what = match identity {

@@ -26,7 +26,7 @@ pub fn connector(config: &ClientConfig) -> Result<SslConnector> {
         builder.set_cert_store(store.build());
     }
     if let Some(identity) = &config.identity {
-        let identity = cert::load_identity(identity)?;
+        let identity = cert::load_identity(identity, config.allow_insecure_key_permissions)?;
         builder.set_certificate(&identity.cert)?;
         for intermediate in identity.chain {
             builder.add_extra_chain_cert(intermediate)?;

@@ -30,6 +30,12 @@ const INTERMEDIATE_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES1
 const OLD_CIPHERS: &str = "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:\
      ECDHE-RSA-AES256-SHA:AES128-SHA:AES256-SHA";
 
+/// What tlscat's servers add to the presets: the server's cipher order decides (its
+/// list is ordered strongest first), and clients may not renegotiate (a CPU-exhaustion
+/// lever with no use left since TLS 1.3).
+const SERVER_OPTIONS: SslOptions =
+    SslOptions::CIPHER_SERVER_PREFERENCE.union(SslOptions::NO_RENEGOTIATION);
+
 /// Validated protocol settings, ready to apply to any number of contexts.
 pub struct Protocol {
     settings: TlsSettings,
@@ -136,12 +142,14 @@ impl Protocol {
             Profile::Intermediate => {
                 let mut builder = SslAcceptor::mozilla_intermediate_v5(method)?;
                 builder.set_groups_list(INTERMEDIATE_GROUPS)?;
+                builder.set_options(SERVER_OPTIONS);
                 self.apply(&mut builder)?;
                 configure(&mut builder)?;
                 Ok(builder.build().into_context())
             }
             Profile::Modern => {
                 let mut builder = SslAcceptor::mozilla_modern_v5(method)?;
+                builder.set_options(SERVER_OPTIONS);
                 self.apply(&mut builder)?;
                 configure(&mut builder)?;
                 Ok(builder.build().into_context())

@@ -184,7 +184,7 @@ impl Pki {
             self.path(&format!("{stem}.key")),
         );
         std::fs::write(&crt, cert.to_pem().unwrap()).unwrap();
-        std::fs::write(&key_path, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        write_private(&key_path, &key.private_key_to_pem_pkcs8().unwrap());
         (crt, key_path)
     }
 }
@@ -560,4 +560,16 @@ pub fn connections(stdout: &[u8]) -> Vec<serde_json::Value> {
         .into_iter()
         .filter(|o| o["type"] == "connection")
         .collect()
+}
+
+/// Writes a secret file with mode 0600, as tlscat wants key files.
+pub fn write_private(path: &Path, content: &[u8]) {
+    std::fs::write(path, content).unwrap();
+    make_private(path);
+}
+
+/// Sets mode 0600 (files made by `openssl … -out` follow the umask).
+pub fn make_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
