@@ -25,6 +25,19 @@ impl Side {
 }
 
 const ERR_LIB_SYS: i32 = 2;
+const BAD_KEY_SHARE: i32 = 108;
+const BAD_EXTENSION: i32 = 110;
+const BAD_PACKET_LENGTH: i32 = 115;
+const EXCESSIVE_MESSAGE_SIZE: i32 = 152;
+const LENGTH_MISMATCH: i32 = 159;
+const LENGTH_TOO_SHORT: i32 = 160;
+const BAD_PACKET: i32 = 240;
+const UNEXPECTED_MESSAGE: i32 = 244;
+const UNEXPECTED_RECORD: i32 = 245;
+const BAD_LENGTH: i32 = 271;
+const BAD_LEGACY_VERSION: i32 = 292;
+const BAD_HANDSHAKE_LENGTH: i32 = 332;
+const BAD_RECORD_TYPE: i32 = 443;
 const ERR_LIB_SSL: i32 = 20;
 const CERTIFICATE_VERIFY_FAILED: i32 = 134;
 const HTTPS_PROXY_REQUEST: i32 = 155;
@@ -33,6 +46,7 @@ const NO_CIPHERS_AVAILABLE: i32 = 181;
 const NO_PROTOCOLS_AVAILABLE: i32 = 191;
 const NO_SHARED_CIPHER: i32 = 193;
 const PACKET_LENGTH_TOO_LONG: i32 = 198;
+const ENCRYPTED_LENGTH_TOO_LONG: i32 = 150;
 const PEER_DID_NOT_RETURN_A_CERTIFICATE: i32 = 199;
 const RECORD_LENGTH_MISMATCH: i32 = 213;
 const UNKNOWN_PROTOCOL: i32 = 252;
@@ -110,12 +124,32 @@ fn diagnose(stack: &ErrorStack, side: Side, certificate_requested: bool) -> Diag
             Some("tlscat is not a proxy"),
         ),
         (
-            WRONG_VERSION_NUMBER
-            | PACKET_LENGTH_TOO_LONG
-            | RECORD_LENGTH_MISMATCH
-            | UNKNOWN_PROTOCOL,
+            BAD_KEY_SHARE
+            | BAD_EXTENSION
+            | BAD_PACKET_LENGTH
+            | EXCESSIVE_MESSAGE_SIZE
+            | LENGTH_MISMATCH
+            | LENGTH_TOO_SHORT
+            | BAD_PACKET
+            | UNEXPECTED_MESSAGE
+            | UNEXPECTED_RECORD
+            | BAD_LENGTH
+            | BAD_LEGACY_VERSION
+            | BAD_HANDSHAKE_LENGTH
+            | BAD_RECORD_TYPE,
             _,
         ) => protocol(
+            format!(
+                "the {peer} sent a malformed TLS message ({})",
+                raw_reason(stack)
+            ),
+            Some("a broken or hostile peer"),
+        ),
+        (PACKET_LENGTH_TOO_LONG | ENCRYPTED_LENGTH_TOO_LONG, _) => protocol(
+            format!("the {peer} sent a record larger than TLS allows"),
+            Some("a broken or hostile peer, or not TLS at all"),
+        ),
+        (WRONG_VERSION_NUMBER | RECORD_LENGTH_MISMATCH | UNKNOWN_PROTOCOL, _) => protocol(
             format!("the {peer} does not speak TLS"),
             Some(match side {
                 Side::Client => "is this the TLS port? plain TCP services need a plain client",

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use foreign_types::ForeignTypeRef;
+use log::warn;
 use openssl::error::ErrorStack;
 use openssl::ex_data::Index;
 use openssl::ssl::{Ssl, SslContextBuilder, SslRef, SslSession, SslVersion};
@@ -149,6 +150,13 @@ impl Observer {
 
     fn on_message(&self, direction: Direction, content_type: i32, bytes: &[u8], tls13: bool) {
         let received_handshake = content_type == 22 && direction == Direction::Received;
+        // OpenSSL answers a renegotiation request with this warning alert, and goes on.
+        if content_type == 21 && direction == Direction::Sent && bytes.get(1) == Some(&100) {
+            warn!(
+                "{}: refused the peer's renegotiation request (renegotiation is off)",
+                self.peer
+            );
+        }
         if received_handshake && bytes.first() == Some(&13) {
             self.certificate_requested.store(true, Ordering::Relaxed);
         }

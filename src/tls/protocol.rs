@@ -17,8 +17,9 @@ use super::{compat, observe, probe};
 use crate::config::{Profile, TlsSettings, TlsVersion};
 use crate::error::{Error, Result};
 
-/// Mozilla's intermediate groups (OpenSSL's default list adds X448 and P-521).
-const INTERMEDIATE_GROUPS: &str = "X25519:P-256:P-384";
+/// Mozilla's groups, for intermediate and modern (OpenSSL's default list adds X448 and
+/// P-521).
+const MOZILLA_GROUPS: &str = "X25519:P-256:P-384";
 
 /// Mozilla's intermediate TLS 1.2 suites (as in `SslAcceptor::mozilla_intermediate_v5`).
 const INTERMEDIATE_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
@@ -141,7 +142,7 @@ impl Protocol {
         match self.settings.profile {
             Profile::Intermediate => {
                 let mut builder = SslAcceptor::mozilla_intermediate_v5(method)?;
-                builder.set_groups_list(INTERMEDIATE_GROUPS)?;
+                builder.set_groups_list(MOZILLA_GROUPS)?;
                 builder.set_options(SERVER_OPTIONS);
                 self.apply(&mut builder)?;
                 configure(&mut builder)?;
@@ -149,6 +150,7 @@ impl Protocol {
             }
             Profile::Modern => {
                 let mut builder = SslAcceptor::mozilla_modern_v5(method)?;
+                builder.set_groups_list(MOZILLA_GROUPS)?;
                 builder.set_options(SERVER_OPTIONS);
                 self.apply(&mut builder)?;
                 configure(&mut builder)?;
@@ -170,9 +172,12 @@ impl Protocol {
             Profile::Intermediate => {
                 builder.set_min_proto_version(Some(SslVersion::TLS1_2))?;
                 builder.set_cipher_list(INTERMEDIATE_CIPHERS)?;
-                builder.set_groups_list(INTERMEDIATE_GROUPS)?;
+                builder.set_groups_list(MOZILLA_GROUPS)?;
             }
-            Profile::Modern => builder.set_min_proto_version(Some(SslVersion::TLS1_3))?,
+            Profile::Modern => {
+                builder.set_min_proto_version(Some(SslVersion::TLS1_3))?;
+                builder.set_groups_list(MOZILLA_GROUPS)?;
+            }
             Profile::System => {
                 // The connector preset replaced the system's cipher list: put it back.
                 let system = SslContextBuilder::new(SslMethod::tls_client())?.build();

@@ -135,13 +135,35 @@ impl Pki {
         valid_from: i64,
         valid_until: i64,
     ) -> (PathBuf, PathBuf) {
+        self.issue(stem, "localhost", sans, true, valid_from, valid_until)
+    }
+
+    /// Issues another client certificate (CN=tlscat client) from this CA.
+    pub fn issue_client_cert(
+        &self,
+        stem: &str,
+        valid_from: i64,
+        valid_until: i64,
+    ) -> (PathBuf, PathBuf) {
+        self.issue(stem, "tlscat client", &[], false, valid_from, valid_until)
+    }
+
+    fn issue(
+        &self,
+        stem: &str,
+        common_name: &str,
+        sans: &[&str],
+        server: bool,
+        valid_from: i64,
+        valid_until: i64,
+    ) -> (PathBuf, PathBuf) {
         let ca_cert = X509::from_pem(&std::fs::read(self.ca()).unwrap()).unwrap();
         let ca_key =
             PKey::private_key_from_pem(&std::fs::read(self.path("ca.key")).unwrap()).unwrap();
         let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
         let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
         let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "localhost").unwrap();
+        name.append_entry_by_text("CN", common_name).unwrap();
         let name = name.build();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -162,21 +184,27 @@ impl Pki {
         builder
             .set_not_after(&Asn1Time::from_unix(now + valid_until).unwrap())
             .unwrap();
-        let mut alt = SubjectAlternativeName::new();
-        for san in sans {
-            match san.split_once(':') {
-                Some(("DNS", dns)) => alt.dns(dns),
-                Some(("IP", ip)) => alt.ip(ip),
-                _ => panic!("SAN {san} must be DNS:… or IP:…"),
-            };
+        if !sans.is_empty() {
+            let mut alt = SubjectAlternativeName::new();
+            for san in sans {
+                match san.split_once(':') {
+                    Some(("DNS", dns)) => alt.dns(dns),
+                    Some(("IP", ip)) => alt.ip(ip),
+                    _ => panic!("SAN {san} must be DNS:… or IP:…"),
+                };
+            }
+            let alt = alt
+                .build(&builder.x509v3_context(Some(&ca_cert), None))
+                .unwrap();
+            builder.append_extension(alt).unwrap();
         }
-        let alt = alt
-            .build(&builder.x509v3_context(Some(&ca_cert), None))
-            .unwrap();
-        builder.append_extension(alt).unwrap();
-        builder
-            .append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
-            .unwrap();
+        let mut usage = ExtendedKeyUsage::new();
+        if server {
+            usage.server_auth();
+        } else {
+            usage.client_auth();
+        }
+        builder.append_extension(usage.build().unwrap()).unwrap();
         builder.sign(&ca_key, MessageDigest::sha256()).unwrap();
         let cert = builder.build();
         let (crt, key_path) = (
