@@ -200,6 +200,29 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn session_files_never_panic(
+        body in proptest::collection::vec(any::<u8>(), 0..400),
+        wrapped in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session.pem");
+        let content = if wrapped {
+            let mut pem = b"-----BEGIN SSL SESSION PARAMETERS-----\n".to_vec();
+            pem.extend_from_slice(openssl::base64::encode_block(&body).as_bytes());
+            pem.extend_from_slice(b"\n-----END SSL SESSION PARAMETERS-----\n");
+            pem
+        } else {
+            body
+        };
+        std::fs::write(&path, content).unwrap();
+        prop_assert!(tlscat::tls::session::load(&path).is_err(), "random bytes are no session");
+    }
+}
+
 /// `t` + version + `d`/`i` + two 2-digit counts + 2 ALPN characters, then two 12-hex hashes.
 fn regex_lite_ja4(ja4: &str) -> bool {
     let parts: Vec<&str> = ja4.split('_').collect();
