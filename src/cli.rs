@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tlscat::config::{
-    ClientAuth, DEFAULT_MESSAGE, DEFAULT_PORT, DEFAULT_REPLY, Expectations, Identity, ListenAddr,
-    Mode, OutputSettings, Passphrase, Profile, ServerCertificate, SessionSettings, TlsSettings,
-    TlsVersion,
+    BenchConfig, BenchMode, ClientAuth, DEFAULT_MESSAGE, DEFAULT_PORT, DEFAULT_REPLY, Expectations,
+    Identity, ListenAddr, Mode, OutputSettings, Passphrase, Profile, ServerCertificate,
+    SessionSettings, TlsSettings, TlsVersion,
 };
 use tlscat::{ClientConfig, Error, ServerConfig, Timeouts, Trust};
 
@@ -54,6 +54,10 @@ pub enum Command {
     /// Connect over TLS, send a message and print the server's response.
     #[command(after_help = EXIT_CODES)]
     Client(ClientArgs),
+    /// Load a TLS server: many connections at once for a while, then the rates,
+    /// latencies, failures and this client's own CPU per connection.
+    #[command(after_help = EXIT_CODES)]
+    Bench(BenchArgs),
     /// Show tlscat's version and what the linked OpenSSL supports here.
     Version(VersionArgs),
     /// Print the manual page (roff), or write one page per command into a directory.
@@ -88,7 +92,8 @@ impl Command {
     pub fn json(&self) -> bool {
         match self {
             Command::Server(args) => args.tls.output.json,
-            Command::Client(args) => args.tls.output.json,
+            Command::Client(args) => args.connection.tls.output.json,
+            Command::Bench(args) => args.json(),
             Command::Version(args) => args.json,
             Command::Man(_) | Command::Completions(_) => false,
         }
@@ -184,7 +189,7 @@ struct OutputArgs {
     /// One JSON object per connection on stdout (instead of the plain lines and the report).
     #[arg(long)]
     json: bool,
-    /// No handshake report on stderr.
+    /// No handshake report on stderr, no per-connection log lines and no files-mode access log.
     #[arg(long, short)]
     quiet: bool,
     /// Every TLS message as it is sent or received (with --json: NDJSON events on stdout).
@@ -249,6 +254,9 @@ enum ModeArg {
     /// Answer with what was negotiated and what the client offered (HTML for browsers,
     /// JSON for `Accept: application/json`, /json, and non-HTTP clients).
     Inspect,
+    /// Serve the files under --root over HTTPS (GET and HEAD, keep-alive), like a small
+    /// static web server.
+    Files,
 }
 
 #[derive(Debug, Args)]
@@ -260,6 +268,9 @@ pub struct ServerArgs {
     /// What to do with each connection after the handshake.
     #[arg(long, value_enum, default_value = "reply")]
     mode: ModeArg,
+    /// The folder --mode files serves (nothing outside it is reachable).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
     /// Set SO_REUSEPORT, so that several tlscat processes can listen on one port.
     #[arg(long, help_heading = "Operations")]
     reuse_port: bool,
@@ -334,6 +345,9 @@ pub struct ServerArgs {
     /// Most connections served at once; more clients wait in the listen backlog.
     #[arg(long, value_name = "N", default_value = "1024", value_parser = parse_positive)]
     max_conns: usize,
+    /// Server threads, each serving the connections it accepts [default: one per core].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    threads: Option<usize>,
     /// After SIGINT/SIGTERM, how long connections in flight may take to finish.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     drain_timeout: Duration,
@@ -397,10 +411,26 @@ impl TryFrom<ServerArgs> for ServerConfig {
         if args.alpn_optional && tls.alpn.is_empty() {
             return Err(Error::Config("--alpn-optional needs --alpn LIST".into()));
         }
-        if matches!(args.mode, ModeArg::Inspect) && tls.alpn.iter().any(|p| p != "http/1.1") {
+        let speaks_http = matches!(args.mode, ModeArg::Inspect | ModeArg::Files);
+        if speaks_http && tls.alpn.iter().any(|p| p != "http/1.1") {
             return Err(Error::Config(
-                "--mode inspect answers in HTTP/1.x: use --alpn http/1.1 or no --alpn".into(),
+                "--mode inspect and --mode files answer in HTTP/1.x: use --alpn http/1.1 or \
+                 no --alpn"
+                    .into(),
             ));
+        }
+        match (args.mode, &args.root) {
+            (ModeArg::Files, None) => {
+                return Err(Error::Config(
+                    "--mode files needs --root DIR: the folder to serve".into(),
+                ));
+            }
+            (ModeArg::Files, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(Error::Config(
+                    "--root is the folder of --mode files: add --mode files".into(),
+                ));
+            }
         }
         Ok(ServerConfig {
             listen: args.listen,
@@ -410,7 +440,9 @@ impl TryFrom<ServerArgs> for ServerConfig {
                 ModeArg::Reply => Mode::Reply,
                 ModeArg::Echo => Mode::Echo,
                 ModeArg::Inspect => Mode::Inspect,
+                ModeArg::Files => Mode::Files,
             },
+            root: args.root,
             ticket_key_file: args.ticket_key_file,
             reload_interval: args.reload_interval,
             metrics: args.metrics,
@@ -433,25 +465,19 @@ impl TryFrom<ServerArgs> for ServerConfig {
             reply: args.reply.into_bytes(),
             max_message: args.max_message,
             max_conns: args.max_conns,
+            threads: args.threads.unwrap_or(0),
             timeouts: args.timeouts.into_timeouts(Timeouts::default().connect),
             drain_timeout: args.drain_timeout,
         })
     }
 }
 
+/// How to reach and trust a server: what `client` and `bench` share.
 #[derive(Debug, Args)]
-pub struct ClientArgs {
+pub struct ConnectArgs {
     /// Server to connect to; the port defaults to 12345.
     #[arg(long, value_name = "HOST:PORT", default_value = "localhost:12345", value_parser = parse_connect)]
     connect: (String, u16),
-    /// Message to send.
-    #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE)]
-    message: String,
-    /// Stream stdin to the server and the server's data to stdout as raw bytes, both at
-    /// once (like netcat); at the end of stdin send close_notify and read until the
-    /// server closes.
-    #[arg(long, conflicts_with_all = ["message", "json", "reconnect", "max_response"])]
-    pipe: bool,
     /// Trust only the CA certificates in FILE (PEM) [default: certs/ca.crt if it exists,
     /// else the system trust store]
     #[arg(long, value_name = "FILE")]
@@ -491,6 +517,27 @@ pub struct ClientArgs {
     /// Accept a --key or --p12 file that other users can read.
     #[arg(long, help_heading = "Mutual TLS")]
     allow_insecure_key_permissions: bool,
+    /// Longest TCP connect, per address tried.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Timeouts (DURATION: 10, 10s, 500ms, 2m)")]
+    connect_timeout: Duration,
+    #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
+    timeouts: PhaseTimeouts,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    connection: ConnectArgs,
+    /// Message to send.
+    #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE)]
+    message: String,
+    /// Stream stdin to the server and the server's data to stdout as raw bytes, both at
+    /// once (like netcat); at the end of stdin send close_notify and read until the
+    /// server closes.
+    #[arg(long, conflicts_with_all = ["message", "json", "reconnect", "max_response"])]
+    pipe: bool,
     /// Largest response kept; reading stops there (with a warning).
     #[arg(long, value_name = "BYTES", default_value = "1048576", value_parser = parse_positive)]
     max_response: usize,
@@ -530,66 +577,191 @@ pub struct ClientArgs {
     /// Exit 7 unless every reconnection (and a --sess-in connection) resumes its session.
     #[arg(long, help_heading = "Assertions (exit 7 when one fails)")]
     expect_resumed: bool,
-    /// Longest TCP connect, per address tried.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Timeouts (DURATION: 10, 10s, 500ms, 2m)")]
-    connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BenchModeArg {
+    /// Handshake, then close (close_notify both ways).
+    Handshake,
+    /// Move data: --bytes to an echo server and back, or --get a file.
+    Throughput,
+    /// Send --request, read the reply until the server closes (the seed's exchange).
+    Request,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
     #[command(flatten)]
-    tls: TlsArgs,
-    #[command(flatten)]
-    timeouts: PhaseTimeouts,
+    connection: ConnectArgs,
+    /// What each connection does after the handshake.
+    #[arg(long, value_enum, default_value = "handshake", help_heading = "Load")]
+    mode: BenchModeArg,
+    /// Offer each connection's newest session on the next (TLS 1.2 sessions, TLS 1.3
+    /// tickets): resumed handshakes.
+    #[arg(long, help_heading = "Load")]
+    resume: bool,
+    /// Connections in flight at once [default: twice the cores].
+    #[arg(long, short = 'c', value_name = "N", value_parser = parse_positive, help_heading = "Load")]
+    concurrency: Option<usize>,
+    /// Start connections for this long [default: 10s, or no limit with --count].
+    #[arg(long, short = 'd', value_name = "DURATION", value_parser = parse_duration, help_heading = "Load")]
+    duration: Option<Duration>,
+    /// Make this many connections in all.
+    #[arg(long, short = 'n', value_name = "N", value_parser = parse_count, help_heading = "Load")]
+    count: Option<u64>,
+    /// Throughput: send this much to an echo server (tlscat server --mode echo) and read
+    /// it back, per connection (64K, 100M, 1G: powers of 1024).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, conflicts_with = "get", help_heading = "Load")]
+    bytes: Option<u64>,
+    /// Throughput: download PATH with HTTP GET (e.g. from tlscat server --mode files).
+    #[arg(long, value_name = "PATH", help_heading = "Load")]
+    get: Option<String>,
+    /// Request mode: what to send (\r, \n, \t and \\ are understood).
+    #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE, help_heading = "Load")]
+    request: String,
+}
+
+impl BenchArgs {
+    /// Whether the summary (and errors) go out as JSON.
+    pub fn json(&self) -> bool {
+        self.connection.tls.output.json
+    }
+
+    /// The config; `progress` says whether stderr is a terminal to draw on.
+    pub fn into_config(self, progress: bool) -> Result<BenchConfig, Error> {
+        let json = self.json();
+        let mode = match self.mode {
+            BenchModeArg::Handshake | BenchModeArg::Request
+                if self.bytes.is_some() || self.get.is_some() =>
+            {
+                return Err(Error::Config(
+                    "--bytes and --get are for --mode throughput".into(),
+                ));
+            }
+            BenchModeArg::Handshake => BenchMode::Handshake,
+            BenchModeArg::Request => BenchMode::Request(unescape(&self.request)?),
+            BenchModeArg::Throughput => match (self.bytes, self.get) {
+                (Some(bytes), None) => BenchMode::Echo(bytes),
+                (None, Some(path)) if path.starts_with('/') => BenchMode::Download(path),
+                (None, Some(path)) => {
+                    return Err(Error::Config(format!(
+                        "--get {path:?}: give a path starting with /, e.g. --get /big"
+                    )));
+                }
+                _ => {
+                    return Err(Error::Config(
+                        "--mode throughput needs --bytes N (to an echo server) or --get PATH"
+                            .into(),
+                    ));
+                }
+            },
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let duration = match (self.duration, self.count) {
+            (None, None) => Some(Duration::from_secs(10)),
+            (duration, _) => duration,
+        };
+        Ok(BenchConfig {
+            client: self.connection.into_config()?,
+            mode,
+            resume: self.resume,
+            concurrency: self.concurrency.unwrap_or(2 * cores),
+            duration,
+            count: self.count,
+            progress: progress && !json,
+        })
+    }
+}
+
+/// `\r`, `\n`, `\t`, `\0` and `\\` in TEXT become the bytes they name.
+fn unescape(text: &str) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut utf8 = [0; 4];
+            out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('r') => b'\r',
+            Some('n') => b'\n',
+            Some('t') => b'\t',
+            Some('0') => 0,
+            Some('\\') => b'\\',
+            other => {
+                return Err(Error::Config(format!(
+                    "--request {text:?}: unknown escape \\{}: use \\r, \\n, \\t, \\0 or \\\\",
+                    other.map(String::from).unwrap_or_default()
+                )));
+            }
+        });
+    }
+    Ok(out)
 }
 
 /// The CA file a fresh checkout uses after `scripts/gen-certs.sh`.
 const DEFAULT_CA_FILE: &str = "certs/ca.crt";
 
-impl TryFrom<ClientArgs> for ClientConfig {
-    type Error = Error;
-
-    fn try_from(args: ClientArgs) -> Result<Self, Error> {
-        let trust = match args.cacert {
+impl ConnectArgs {
+    /// A client config with everything about reaching and trusting the server; the
+    /// exchange fields keep their defaults.
+    fn into_config(self) -> Result<ClientConfig, Error> {
+        let trust = match self.cacert {
             Some(path) => Trust::CaFile(path),
             None if Path::new(DEFAULT_CA_FILE).is_file() => {
                 Trust::CaFile(PathBuf::from(DEFAULT_CA_FILE))
             }
             None => Trust::System,
         };
-        if let Some(name) = &args.servername {
+        if let Some(name) = &self.servername {
             if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return Err(Error::Config(format!(
                     "--servername {name:?} is not a host name: pass a DNS name such as localhost"
                 )));
             }
         }
+        let identity = match (self.p12, self.cert, self.key) {
+            (Some(path), _, _) => Some(Identity::Pkcs12 {
+                path,
+                passphrase: self.pass,
+            }),
+            (None, Some(cert), Some(key)) => Some(Identity::Pem {
+                cert,
+                key,
+                passphrase: self.pass,
+            }),
+            _ => None,
+        };
+        let (host, port) = self.connect;
+        Ok(ClientConfig {
+            host,
+            port,
+            server_name: self.servername,
+            sni: !self.no_sni,
+            trust,
+            insecure: self.insecure,
+            identity,
+            allow_insecure_key_permissions: self.allow_insecure_key_permissions,
+            output: self.tls.output(),
+            tls: self.tls.settings(),
+            timeouts: self.timeouts.into_timeouts(self.connect_timeout),
+            ..ClientConfig::default()
+        })
+    }
+}
+
+impl TryFrom<ClientArgs> for ClientConfig {
+    type Error = Error;
+
+    fn try_from(args: ClientArgs) -> Result<Self, Error> {
         if args.expect_resumed && args.reconnect == 0 && args.sess_in.is_none() {
             return Err(Error::Config(
                 "--expect-resumed needs a session to resume: add --reconnect N or --sess-in FILE"
                     .into(),
             ));
         }
-        let identity = match (args.p12, args.cert, args.key) {
-            (Some(path), _, _) => Some(Identity::Pkcs12 {
-                path,
-                passphrase: args.pass,
-            }),
-            (None, Some(cert), Some(key)) => Some(Identity::Pem {
-                cert,
-                key,
-                passphrase: args.pass,
-            }),
-            _ => None,
-        };
-        let (host, port) = args.connect;
         Ok(ClientConfig {
-            host,
-            port,
-            server_name: args.servername,
-            sni: !args.no_sni,
-            trust,
-            insecure: args.insecure,
-            identity,
-            allow_insecure_key_permissions: args.allow_insecure_key_permissions,
-            output: args.tls.output(),
-            tls: args.tls.settings(),
             message: args.message.into_bytes(),
             max_response: args.max_response,
             reconnect: args.reconnect,
@@ -603,7 +775,7 @@ impl TryFrom<ClientArgs> for ClientConfig {
                 alpn: args.expect_alpn,
                 resumed: args.expect_resumed,
             },
-            timeouts: args.timeouts.into_timeouts(args.connect_timeout),
+            ..args.connection.into_config()?
         })
     }
 }
@@ -658,6 +830,41 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("must be more than zero".to_string());
     }
     Ok(duration)
+}
+
+fn parse_count(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
+}
+
+/// `4096`, `64K`, `100M`, `1G` (powers of 1024; KiB, MiB, GiB too), `1GB` (powers of 1000).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "k" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(format!("{text:?}: use a number with K, M or G, e.g. 1G")),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: use a number with K, M or G, e.g. 1G"))?;
+    match number.checked_mul(scale) {
+        Some(0) => Err("must be at least 1 byte".into()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{text:?} is too large")),
+    }
 }
 
 fn parse_positive(text: &str) -> Result<usize, String> {
@@ -806,6 +1013,30 @@ mod tests {
             Ok(("a.example".into(), "a.crt".into(), "a.key".into()))
         );
         assert!(parse_sni("a.example=a.crt").is_err());
+    }
+
+    #[test]
+    fn byte_sizes_take_binary_and_decimal_units() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("64K"), Ok(65536));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("2MB"), Ok(2_000_000));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("1T").is_err());
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("99999999999G").is_err());
+    }
+
+    #[test]
+    fn request_text_understands_escapes() {
+        assert_eq!(
+            unescape("GET / HTTP/1.0\\r\\n\\r\\n").unwrap(),
+            b"GET / HTTP/1.0\r\n\r\n"
+        );
+        assert_eq!(unescape("a\\\\b").unwrap(), b"a\\b");
+        assert_eq!(unescape("héllo").unwrap(), "héllo".as_bytes());
+        assert!(unescape("bad \\q").is_err());
     }
 
     #[test]

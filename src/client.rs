@@ -257,7 +257,7 @@ pub async fn connect(config: &ClientConfig) -> Result<TcpStream> {
     })
 }
 
-fn describe_connect_error(e: &io::Error) -> String {
+pub(crate) fn describe_connect_error(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
         _ => e.to_string(),

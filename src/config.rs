@@ -243,6 +243,9 @@ pub enum Mode {
     /// Answer with what the connection negotiated and what the client offered (JSON, or
     /// an HTML page for browsers).
     Inspect,
+    /// Serve the files under [`ServerConfig::root`] over HTTP/1.1 (GET and HEAD,
+    /// keep-alive).
+    Files,
 }
 
 /// Where the server listens.
@@ -274,6 +277,8 @@ pub struct ServerConfig {
     pub proxy_protocol: bool,
     /// What to do after the handshake.
     pub mode: Mode,
+    /// The folder served in [`Mode::Files`].
+    pub root: Option<PathBuf>,
     /// Certificates to serve; the first is the default when SNI matches none.
     pub certificates: Vec<ServerCertificate>,
     /// Serve a certificate that has expired (with a warning) instead of refusing to start.
@@ -301,6 +306,8 @@ pub struct ServerConfig {
     pub max_message: usize,
     /// Most connections handled at once; further clients wait in the listen backlog.
     pub max_conns: usize,
+    /// Server threads, each serving the connections it accepts; 0 means one per core.
+    pub threads: usize,
     /// Per-phase timeouts of each connection.
     pub timeouts: Timeouts,
     /// How long connections in flight may take to finish after a stop signal.
@@ -316,6 +323,7 @@ impl Default for ServerConfig {
             reuse_port: false,
             proxy_protocol: false,
             mode: Mode::Reply,
+            root: None,
             certificates: vec![ServerCertificate {
                 identity: Identity::Pem {
                     cert: PathBuf::from("certs/server.crt"),
@@ -336,6 +344,7 @@ impl Default for ServerConfig {
             reply: DEFAULT_REPLY.as_bytes().to_vec(),
             max_message: 1024,
             max_conns: 1024,
+            threads: 0,
             timeouts: Timeouts::default(),
             drain_timeout: Duration::from_secs(5),
             output: OutputSettings::default(),
@@ -432,4 +441,36 @@ impl ClientConfig {
             format!("{}:{}", self.host, self.port)
         }
     }
+}
+
+/// What each `tlscat bench` connection does after its handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BenchMode {
+    /// Nothing: close_notify at once, then read until the server closes (which takes
+    /// in TLS 1.3 session tickets).
+    Handshake,
+    /// Send these bytes, then read the reply until the server closes.
+    Request(Vec<u8>),
+    /// Send this many bytes to an echo server and read them all back.
+    Echo(u64),
+    /// Download this path with an HTTP/1.1 GET, to the end of the body.
+    Download(String),
+}
+
+/// Settings of `tlscat bench`.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The server, trust and TLS settings, timeouts (the exchange fields are unused).
+    pub client: ClientConfig,
+    pub mode: BenchMode,
+    /// Offer each connection's newest session on the next one.
+    pub resume: bool,
+    /// Connections in flight at once.
+    pub concurrency: usize,
+    /// Start no new connection after this long.
+    pub duration: Option<Duration>,
+    /// Make this many connections in all.
+    pub count: Option<u64>,
+    /// Rewrite a progress line on stderr every second.
+    pub progress: bool,
 }

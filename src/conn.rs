@@ -2,12 +2,15 @@
 //! detection and closing with close_notify.
 
 use std::future::Future;
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_openssl::SslStream;
 
 use crate::error::{Error, Phase, Result};
+use crate::listen::Stream;
 use crate::tls::observe::Observer;
 use crate::tls::trace::Direction;
 use crate::tls::{self, Side};
@@ -19,10 +22,39 @@ const PEER_ALERT_WAIT: Duration = Duration::from_secs(1);
 const CLOSE_DISCARD_LIMIT: usize = 64 * 1024;
 
 /// Runs `fut` for at most `limit`; expiry becomes [`Error::Timeout`] naming `phase`.
-pub async fn within<F: Future>(phase: Phase, limit: Duration, fut: F) -> Result<F::Output> {
-    tokio::time::timeout(limit, fut)
-        .await
-        .map_err(|_| Error::Timeout { phase, limit })
+pub fn within<F: Future>(phase: Phase, limit: Duration, fut: F) -> Within<F> {
+    Within {
+        timeout: tokio::time::timeout(limit, fut),
+        phase,
+        limit,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`within`]: a plain struct rather than an `async fn`, which would
+    /// hold `fut` twice (every connection's task carries a few of these).
+    pub struct Within<F> {
+        #[pin]
+        timeout: tokio::time::Timeout<F>,
+        phase: Phase,
+        limit: Duration,
+    }
+}
+
+impl<F: Future> Future for Within<F> {
+    type Output = Result<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.timeout.poll(cx) {
+            Poll::Ready(Ok(output)) => Poll::Ready(Ok(output)),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Timeout {
+                phase: *this.phase,
+                limit: *this.limit,
+            })),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// How a read ended.
@@ -32,7 +64,8 @@ pub enum Read {
     Data(usize),
     /// The peer sent close_notify.
     Closed,
-    /// The peer closed TCP without close_notify: whatever it meant to send may be cut short.
+    /// The peer closed TCP without close_notify (or, to a server, reset it between
+    /// records): whatever it meant to send may be cut short.
     Truncated,
 }
 
@@ -56,8 +89,62 @@ where
             Ok(Read::Data(n))
         }
         Err(e) if tls::is_unexpected_eof(&e) => Ok(Read::Truncated),
+        // A client that resets right after the handshake (as `openssl s_time` and health
+        // checks do) meets the server's session tickets with a reset: no data was lost.
+        Err(e) if side == Side::Server && is_reset(&e) && !tls::has_pending(stream.ssl()) => {
+            Ok(Read::Truncated)
+        }
         Err(e) => Err(tls::io_failure(e, Phase::Read, side)),
     }
+}
+
+fn is_reset(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Reads once, appending at most `chunk` bytes to `buf`. While `buf` has no memory yet,
+/// first waits for the peer without it, so that an idle connection holds no read buffer.
+/// Bounded by `limit` overall.
+pub async fn read_appending(
+    stream: &mut SslStream<Stream>,
+    buf: &mut Vec<u8>,
+    chunk: usize,
+    limit: Duration,
+    side: Side,
+) -> Result<Read> {
+    let deadline = Instant::now() + limit;
+    if buf.capacity() == 0 {
+        wait_readable(stream, limit).await?;
+    }
+    let start = buf.len();
+    buf.resize(start + chunk, 0);
+    let left = deadline.saturating_duration_since(Instant::now());
+    let result = match read(stream, &mut buf[start..], left, side).await {
+        // Name the limit the user set, not what was left of it.
+        Err(Error::Timeout { phase, .. }) => Err(Error::Timeout { phase, limit }),
+        other => other,
+    };
+    let received = match result {
+        Ok(Read::Data(n)) => n,
+        _ => 0,
+    };
+    buf.truncate(start + received);
+    result
+}
+
+/// Waits at most `limit` until the peer sends something, without holding a buffer: an
+/// idle connection then costs no read buffer. Returns at once when OpenSSL already holds
+/// bytes from the peer.
+async fn wait_readable(stream: &SslStream<Stream>, limit: Duration) -> Result<()> {
+    if stream.ssl().pending() > 0 || tls::has_pending(stream.ssl()) {
+        return Ok(());
+    }
+    // A failure shows again, with its real cause, on the read that follows.
+    let _ = within(Phase::Read, limit, stream.get_ref().readable()).await?;
+    Ok(())
 }
 
 /// Writes all of `data` and flushes it, within `limit`.
@@ -79,7 +166,9 @@ where
         let failure = tls::io_failure(e, Phase::Write, side);
         return Err(match failure {
             Error::Verify { .. } => failure,
-            other => peer_alert(stream, limit, side).await.unwrap_or(other),
+            other => Box::pin(peer_alert(stream, limit, side))
+                .await
+                .unwrap_or(other),
         });
     }
     if let Some(observer) = Observer::of(stream.ssl()) {
@@ -118,9 +207,12 @@ where
             .shutdown()
             .await
             .map_err(|e| tls::io_failure(e, Phase::Close, side))?;
-        let mut scratch = [0u8; 4096];
+        // On the heap and only when needed: it would otherwise weigh on every
+        // connection's task for its whole life.
+        let mut scratch = Vec::new();
         let mut discarded = 0;
         while !tls::received_close_notify(stream.ssl()) && discarded < CLOSE_DISCARD_LIMIT {
+            scratch.resize(4096, 0);
             match stream.read(&mut scratch).await {
                 Ok(0) => break,
                 Ok(n) => discarded += n,

@@ -1,6 +1,7 @@
-//! Just enough HTTP/1.x for the inspect page and the metrics endpoint: a bounded parser of
-//! request heads and a response writer. [`parse_head`] is a pure function over bytes
-//! (fuzzed and property-tested): it never reads past its limits or panics.
+//! Just enough HTTP/1.x for the inspect page, static files and the metrics endpoint: a
+//! bounded parser of request heads and a response writer. [`parse_head`] is a pure
+//! function over bytes (fuzzed and property-tested): it never reads past its limits or
+//! panics.
 
 /// Largest request head read (request line and headers).
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -35,6 +36,31 @@ impl Request {
     /// The target without its query string.
     pub fn path(&self) -> &str {
         self.target.split(['?', '#']).next().unwrap_or("")
+    }
+
+    /// Whether the client wants the connection kept open after the response: HTTP/1.1
+    /// unless `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
+    pub fn keep_alive(&self) -> bool {
+        let has = |token: &str| {
+            self.headers
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+                .flat_map(|(_, value)| value.split(','))
+                .any(|t| t.trim().eq_ignore_ascii_case(token))
+        };
+        if self.version == "HTTP/1.1" {
+            !has("close")
+        } else {
+            has("keep-alive")
+        }
+    }
+
+    /// Whether a body follows the head (`Content-Length` above 0 or `Transfer-Encoding`).
+    pub fn has_body(&self) -> bool {
+        self.header("transfer-encoding").is_some()
+            || self
+                .header("content-length")
+                .is_some_and(|length| length.trim() != "0")
     }
 
     /// Whether the client asks for JSON rather than HTML.
@@ -128,16 +154,25 @@ pub fn parse_head(bytes: &[u8]) -> Head {
     }
 }
 
+/// The reason phrase of the statuses tlscat sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        500 => "Internal Server Error",
+        _ => "Error",
+    }
+}
+
 /// A complete response that closes the connection. `head_only` (for HEAD) leaves the
 /// body out but keeps its length.
 pub fn response(status: u16, content_type: &str, body: &[u8], head_only: bool) -> Vec<u8> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Error",
-    };
+    let reason = reason(status);
     let mut out = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n\
          Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
@@ -191,6 +226,20 @@ mod tests {
         let many: String = (0..=MAX_HEADERS).map(|i| format!("H{i}: v\r\n")).collect();
         let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
         assert!(matches!(parse_head(many.as_bytes()), Head::Invalid(_)));
+    }
+
+    #[test]
+    fn keep_alive_follows_the_version_and_connection_header() {
+        let request = |head: &str| match parse_head(head.as_bytes()) {
+            Head::Complete { request, .. } => request,
+            other => panic!("{other:?}"),
+        };
+        assert!(request("GET / HTTP/1.1\r\nHost: x\r\n\r\n").keep_alive());
+        assert!(!request("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").keep_alive());
+        assert!(!request("GET / HTTP/1.0\r\n\r\n").keep_alive());
+        assert!(request("GET / HTTP/1.0\r\nConnection: x, keep-alive\r\n\r\n").keep_alive());
+        assert!(request("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n").has_body());
+        assert!(!request("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").has_body());
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! | [`config`] | plain option structs ([`ServerConfig`], [`ClientConfig`]) with defaults |
 //! | [`error`] | the one [`Error`] type, its exit codes and fix hints |
 //! | [`tls`] | the only code that builds OpenSSL contexts (acceptor, connector, verification) |
-//! | [`server`] | the accept loop, reloads, drain; per-connection modes (reply, echo, inspect) |
+//! | [`server`] | the accept loop, reloads, drain; per-connection modes (reply, echo, inspect, files) |
+//! | [`files`] | static files: request paths resolved inside the root, response heads |
 //! | [`listen`] | TCP and Unix listeners, SO_REUSEPORT, the accepted stream |
 //! | [`systemd`] | socket activation and sd_notify |
 //! | [`proxy`] | the PROXY protocol header (v1, v2) |
@@ -21,6 +22,7 @@
 //! | [`http`] | the bounded HTTP/1.x request parser |
 //! | [`metrics`] | Prometheus metrics and their endpoint |
 //! | [`client`] | connect, handshake, exchange, close |
+//! | [`bench`] | the load generator: concurrent connections, latency histograms, CPU |
 //! | [`conn`] | per-phase timeouts and the close_notify dance shared by both sides |
 //! | [`report`] | what the user sees on stdout |
 //! | [`shutdown`] | signals turned into stop requests |
@@ -28,10 +30,12 @@
 //! The binary (`src/main.rs`, `src/cli.rs`) only parses flags into these configs, calls
 //! [`server::Server`] or [`client::run`], and maps [`Error::exit_code`] to the exit status.
 
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod inspect;
 pub mod listen;

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -20,14 +21,24 @@ use crate::error::{Error, Result};
 /// Pending connections the kernel queues per listener while all permits are taken.
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// A bound listening socket.
+/// A bound listening socket. It is held as a plain (std) socket: each server thread
+/// registers its own [`Handle`] on it with its own runtime.
 pub enum Listener {
-    Tcp(TcpListener),
+    Tcp(std::net::TcpListener),
     Unix {
-        listener: UnixListener,
+        listener: std::os::unix::net::UnixListener,
         /// The socket file we created (removed when the listener goes), or `None` for one
         /// systemd owns.
         owned: Option<PathBuf>,
+    },
+}
+
+/// One thread's handle on a listening socket, registered with that thread's runtime.
+pub enum Incoming {
+    Tcp(TcpListener),
+    Unix {
+        listener: UnixListener,
+        path: String,
     },
 }
 
@@ -67,18 +78,47 @@ impl Listener {
         }
     }
 
+    /// A new handle on the same socket, for one server thread.
+    pub fn share(&self) -> io::Result<Handle> {
+        Ok(match self {
+            Listener::Tcp(listener) => Handle::Tcp(listener.try_clone()?),
+            Listener::Unix { listener, .. } => Handle::Unix(listener.try_clone()?),
+        })
+    }
+}
+
+/// A handle on a listening socket, on its way to a server thread.
+pub enum Handle {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+impl Handle {
+    /// Registers the handle with the current thread's runtime.
+    pub fn register(self) -> io::Result<Incoming> {
+        match self {
+            Handle::Tcp(listener) => Ok(Incoming::Tcp(TcpListener::from_std(listener)?)),
+            Handle::Unix(listener) => Ok(Incoming::Unix {
+                path: unix_path(&listener),
+                listener: UnixListener::from_std(listener)?,
+            }),
+        }
+    }
+}
+
+impl Incoming {
     /// Waits for the next connection.
     pub async fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
         match self {
-            Listener::Tcp(listener) => {
+            Incoming::Tcp(listener) => {
                 let (stream, peer) = listener.accept().await?;
                 // Replies go out in small writes: do not let Nagle hold them back.
                 stream.set_nodelay(true)?;
                 Ok((Stream::Tcp(stream), PeerAddr::Tcp(peer)))
             }
-            Listener::Unix { listener, .. } => {
+            Incoming::Unix { listener, path } => {
                 let (stream, _) = listener.accept().await?;
-                Ok((Stream::Unix(stream), PeerAddr::Unix(unix_path(listener))))
+                Ok((Stream::Unix(stream), PeerAddr::Unix(path.clone())))
             }
         }
     }
@@ -95,7 +135,7 @@ impl Drop for Listener {
     }
 }
 
-fn unix_path(listener: &UnixListener) -> String {
+fn unix_path(listener: &std::os::unix::net::UnixListener) -> String {
     listener
         .local_addr()
         .ok()
@@ -147,7 +187,7 @@ pub async fn bind_all(addrs: &[ListenAddr], reuse_port: bool) -> Result<Vec<List
     Ok(listeners)
 }
 
-fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         // [::]:PORT then means IPv6 only, so it can sit next to 0.0.0.0:PORT.
@@ -160,7 +200,7 @@ fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
-    TcpListener::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// Binds a Unix socket, replacing a stale socket file left by a process that died, but
@@ -183,7 +223,9 @@ fn bind_unix(path: &Path) -> Result<Listener> {
         }
         std::fs::remove_file(path).map_err(|e| Error::bind(&shown, e))?;
     }
-    let listener = UnixListener::bind(path).map_err(|e| Error::bind(&shown, e))?;
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
+        .map_err(|e| Error::bind(&shown, e))?;
     Ok(Listener::Unix {
         listener,
         owned: Some(path.to_path_buf()),
@@ -195,11 +237,10 @@ pub fn from_inherited(socket: Socket) -> io::Result<Listener> {
     socket.set_nonblocking(true)?;
     let local = socket.local_addr()?;
     if local.as_socket().is_some() {
-        Ok(Listener::Tcp(TcpListener::from_std(socket.into())?))
+        Ok(Listener::Tcp(socket.into()))
     } else {
-        let listener: std::os::unix::net::UnixListener = socket.into();
         Ok(Listener::Unix {
-            listener: UnixListener::from_std(listener)?,
+            listener: socket.into(),
             owned: None,
         })
     }
@@ -209,6 +250,35 @@ pub fn from_inherited(socket: Socket) -> io::Result<Listener> {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+}
+
+impl Stream {
+    /// Waits until the peer sent something (data, end of file or a reset), without
+    /// taking it from the socket.
+    pub async fn readable(&self) -> io::Result<()> {
+        // Readiness may be left over from bytes already read: peek to be sure.
+        let peek = |fd: std::os::fd::BorrowedFd<'_>| {
+            let mut byte = [std::mem::MaybeUninit::uninit()];
+            socket2::SockRef::from(&fd).peek(&mut byte).map(|_| ())
+        };
+        loop {
+            let peeked = match self {
+                Stream::Tcp(s) => {
+                    s.readable().await?;
+                    s.try_io(tokio::io::Interest::READABLE, || peek(s.as_fd()))
+                }
+                Stream::Unix(s) => {
+                    s.readable().await?;
+                    s.try_io(tokio::io::Interest::READABLE, || peek(s.as_fd()))
+                }
+            };
+            match peeked {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                // A reset is something to read too: the read that follows reports it.
+                _ => return Ok(()),
+            }
+        }
+    }
 }
 
 impl AsyncRead for Stream {

@@ -3,7 +3,7 @@
 mod cli;
 
 use std::error::Error as _;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -39,7 +39,13 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The server and the load generator run their own thread per core; this runtime
+    // only steers them (signals, reloads, metrics, progress).
+    let mut builder = match command {
+        Command::Server(_) | Command::Bench(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
@@ -59,6 +65,18 @@ fn run(command: Command) -> Result<(), Error> {
             // do not wait for it.
             runtime.shutdown_background();
             result
+        }
+        Command::Bench(args) => {
+            let json = args.json();
+            let config = args.into_config(std::io::stderr().is_terminal())?;
+            let summary = runtime.block_on(tlscat::bench::run(config))?;
+            let text = if json {
+                format!("{}\n", summary.to_json())
+            } else {
+                summary.to_text()
+            };
+            to_stdout(text.as_bytes())?;
+            summary.into_result()
         }
         Command::Version(args) => {
             let text = if args.json {

@@ -24,11 +24,23 @@ const LATENCY_BUCKETS: [f64; 12] = [
 /// How long a metrics client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Adds one to `key`'s count, allocating the key only the first time.
+fn count(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
+    }
+}
+
 /// Counters, gauges and histograms of one server process.
 #[derive(Default)]
 pub struct Metrics {
     accepted: AtomicU64,
     active: AtomicI64,
+    /// The most connections open at once since [`Metrics::take_peak`].
+    peak_active: AtomicI64,
     resumed: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -42,8 +54,8 @@ pub struct Metrics {
 struct Labelled {
     /// closed connections by reason
     closed: BTreeMap<String, u64>,
-    /// successful handshakes by (version, cipher)
-    handshakes: BTreeMap<(String, String), u64>,
+    /// successful handshakes by version, then cipher
+    handshakes: BTreeMap<String, BTreeMap<String, u64>>,
     /// failed handshakes by reason
     failures: BTreeMap<String, u64>,
     /// handshake latency: counts per bucket (plus +Inf), sum, count
@@ -58,7 +70,19 @@ impl Metrics {
     /// A connection was accepted.
     pub fn opened(&self) {
         self.accepted.fetch_add(1, Ordering::Relaxed);
-        self.active.fetch_add(1, Ordering::Relaxed);
+        let active = self.active.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_active.fetch_max(active, Ordering::Relaxed);
+    }
+
+    /// Connections open now.
+    pub fn active(&self) -> i64 {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// The most connections open at once since the last call; starts the next period
+    /// from the number open now.
+    pub fn take_peak(&self) -> i64 {
+        self.peak_active.swap(self.active(), Ordering::Relaxed)
     }
 
     /// A connection ended; its report says how.
@@ -69,13 +93,15 @@ impl Metrics {
         self.bytes_out
             .fetch_add(report.bytes_sent, Ordering::Relaxed);
         let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
-        *labelled.closed.entry(reason.to_string()).or_default() += 1;
+        count(&mut labelled.closed, reason);
         match (&report.version, &report.cipher) {
             (Some(version), Some(cipher)) => {
-                *labelled
-                    .handshakes
-                    .entry((version.clone(), cipher.clone()))
-                    .or_default() += 1;
+                if !labelled.handshakes.contains_key(version) {
+                    labelled.handshakes.insert(version.clone(), BTreeMap::new());
+                }
+                if let Some(by_cipher) = labelled.handshakes.get_mut(version) {
+                    count(by_cipher, cipher);
+                }
                 if report.resumed {
                     self.resumed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -88,9 +114,7 @@ impl Metrics {
                 labelled.latency_sum += seconds;
                 labelled.latency_count += 1;
             }
-            _ => {
-                *labelled.failures.entry(reason.to_string()).or_default() += 1;
-            }
+            _ => count(&mut labelled.failures, reason),
         }
     }
 
@@ -193,13 +217,15 @@ impl Metrics {
             "# HELP tlscat_handshakes_total Successful handshakes, by version and cipher suite.\n\
              # TYPE tlscat_handshakes_total counter"
         );
-        for ((version, cipher), count) in &labelled.handshakes {
-            let _ = writeln!(
-                out,
-                "tlscat_handshakes_total{{version=\"{}\",cipher=\"{}\"}} {count}",
-                escape(version),
-                escape(cipher)
-            );
+        for (version, by_cipher) in &labelled.handshakes {
+            for (cipher, count) in by_cipher {
+                let _ = writeln!(
+                    out,
+                    "tlscat_handshakes_total{{version=\"{}\",cipher=\"{}\"}} {count}",
+                    escape(version),
+                    escape(cipher)
+                );
+            }
         }
         let _ = writeln!(
             out,

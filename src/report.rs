@@ -12,6 +12,7 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openssl::ssl::{NameType, SslRef};
@@ -50,7 +51,8 @@ pub fn response(reply: &[u8]) -> io::Result<()> {
     line(format_args!("Response from server: {}", printable(reply)))
 }
 
-fn line(args: std::fmt::Arguments<'_>) -> io::Result<()> {
+/// One line on stdout, flushed at once.
+pub fn line(args: std::fmt::Arguments<'_>) -> io::Result<()> {
     let mut out = io::stdout().lock();
     out.write_fmt(args)?;
     out.write_all(b"\n")?;
@@ -117,7 +119,7 @@ pub struct Report {
     pub verify_result: String,
     /// The certificate we presented (server: the one chosen by SNI).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<CertSummary>,
+    pub certificate: Option<Arc<CertSummary>>,
     /// The peer's certificate chain, leaf first.
     pub peer_chain: Vec<CertSummary>,
     pub timings_ms: Timings,
@@ -130,7 +132,7 @@ pub struct Report {
     pub bytes_received: u64,
     /// What the client offered (server, inspect mode).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_hello: Option<ClientHello>,
+    pub client_hello: Option<Box<ClientHello>>,
     /// How the connection ended: `close_notify`, `no close_notify`, `max-response reached`.
     pub closed: Option<&'static str>,
     /// Why the connection failed, if it did.

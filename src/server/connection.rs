@@ -1,5 +1,6 @@
 //! One connection: the PROXY header (with `--proxy-protocol`), the TLS handshake, then the
-//! mode's exchange (reply, echo or inspect), close_notify, the report and the metrics.
+//! mode's exchange (reply, echo, inspect or files), close_notify, the report and the
+//! metrics.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use openssl::ssl::{Ssl, SslVerifyMode};
 use tokio_openssl::SslStream;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::{Shared, files};
 use crate::config::Mode;
 use crate::conn::{self, Read};
 use crate::error::{Error, Phase, Result};
@@ -21,6 +22,9 @@ use crate::proxy;
 use crate::report::{self, Report, millis};
 use crate::tls::observe::Observer;
 use crate::tls::{self, Acceptor, Side, verify};
+
+/// The largest TLS record payload: reads and writes of this size move whole records.
+pub(super) const RECORD_SIZE: usize = 16 * 1024;
 
 /// Serves one connection to its end, then reports it (log line on failure, report, metrics).
 /// `cut` ends it early when the drain timeout passes.
@@ -65,10 +69,11 @@ async fn serve(
     let timeouts = &config.timeouts;
     let output = config.output;
     if config.proxy_protocol {
+        // Boxed: only connections through a proxy need its state.
         let header = conn::within(
             Phase::Handshake,
             timeouts.handshake,
-            proxy::read(&mut stream),
+            Box::pin(proxy::read(&mut stream)),
         )
         .await?
         .map_err(|reason| Error::Handshake {
@@ -126,7 +131,7 @@ async fn serve(
     report.client_hello = observer
         .client_hello()
         .and_then(|raw| inspect::parse(&raw).ok())
-        .map(|hello| hello.describe());
+        .map(|hello| Box::new(hello.describe()));
     if !output.json {
         let _ = report::connected(&report.peer);
     }
@@ -134,7 +139,8 @@ async fn serve(
     let exchanged = match config.mode {
         Mode::Reply => reply(&mut tls, shared, report, handshake_done).await?,
         Mode::Echo => echo(&mut tls, shared, report, handshake_done).await?,
-        Mode::Inspect => inspect(&mut tls, shared, report, handshake_done).await?,
+        Mode::Inspect => Box::pin(inspect(&mut tls, shared, report, handshake_done)).await?,
+        Mode::Files => files::serve(&mut tls, shared, report, handshake_done).await?,
     };
     if !exchanged {
         report.closed = Some("no close_notify");
@@ -154,10 +160,10 @@ async fn serve(
     Ok(())
 }
 
-type Tls = SslStream<Stream>;
+pub(super) type Tls = SslStream<Stream>;
 
 /// Notes the time of the first byte the client sent.
-fn first_byte(report: &mut Report, handshake_done: Instant) {
+pub(super) fn first_byte(report: &mut Report, handshake_done: Instant) {
     if report.timings_ms.first_byte.is_none() {
         report.timings_ms.first_byte = Some(millis(handshake_done.elapsed()));
     }
@@ -173,8 +179,16 @@ async fn reply(
 ) -> Result<bool> {
     let config = &shared.config;
     let timeouts = &config.timeouts;
-    let mut message = vec![0; config.max_message];
-    match conn::read(tls, &mut message, timeouts.read, Side::Server).await? {
+    let quiet = config.output.quiet;
+    let mut message = Vec::new();
+    let read = conn::read_appending(
+        tls,
+        &mut message,
+        config.max_message,
+        timeouts.read,
+        Side::Server,
+    );
+    match read.await? {
         Read::Data(n) => {
             first_byte(report, handshake_done);
             if tls.ssl().pending() > 0 {
@@ -194,14 +208,18 @@ async fn reply(
             Ok(true)
         }
         Read::Closed => {
-            info!(
-                "{}: closed the connection without sending a message",
-                report.peer
-            );
+            if !quiet {
+                info!(
+                    "{}: closed the connection without sending a message",
+                    report.peer
+                );
+            }
             Ok(true)
         }
         Read::Truncated => {
-            info!("{}: disconnected without sending a message", report.peer);
+            if !quiet {
+                info!("{}: disconnected without sending a message", report.peer);
+            }
             Ok(false)
         }
     }
@@ -216,13 +234,15 @@ async fn echo(
     handshake_done: Instant,
 ) -> Result<bool> {
     let timeouts = &shared.config.timeouts;
-    let mut buf = vec![0; 16 * 1024];
+    let mut buf = Vec::new();
     loop {
-        match conn::read(tls, &mut buf, timeouts.read, Side::Server).await? {
+        buf.clear();
+        let read = conn::read_appending(tls, &mut buf, RECORD_SIZE, timeouts.read, Side::Server);
+        match read.await? {
             Read::Data(n) => {
                 first_byte(report, handshake_done);
                 report.bytes_received += n as u64;
-                conn::write_all(tls, &buf[..n], timeouts.write, Side::Server).await?;
+                conn::write_all(tls, &buf, timeouts.write, Side::Server).await?;
                 report.bytes_sent += n as u64;
             }
             Read::Closed => return Ok(true),

@@ -6,20 +6,21 @@
 //! new clients wait in the kernel's backlog instead of costing memory here.
 
 mod connection;
+mod files;
 mod watch;
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServerConfig;
-use crate::error::{Result, seconds};
-use crate::listen::{self, Listener};
+use crate::error::{Error, Result, seconds};
+use crate::files::Root;
+use crate::listen::{self, Handle, Incoming, Listener};
 use crate::metrics::{self, Metrics};
 use crate::report;
 use crate::shutdown::Request;
@@ -29,6 +30,12 @@ use crate::tls::{self, Acceptor};
 
 /// Longest pause after a failing `accept()` (e.g. out of file descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How often the server looks whether many connections have gone since the last look.
+const MEMORY_CHECK: Duration = Duration::from_secs(2);
+/// How many connections must have gone (and at least half of the peak) before the
+/// memory they held is handed back to the system.
+const MEMORY_RETURN_AFTER: i64 = 256;
 
 /// A server whose certificate is loaded and whose sockets are bound, ready to [`run`](Server::run).
 pub struct Server {
@@ -47,6 +54,8 @@ struct Shared {
     acceptor: RwLock<Arc<Acceptor>>,
     /// Session ticket keys the server makes and rotates (without `--ticket-key-file`).
     ticket_keys: Arc<TicketKeys>,
+    /// The folder served in files mode.
+    root: Option<Root>,
     metrics: Arc<Metrics>,
 }
 
@@ -66,6 +75,7 @@ impl Server {
             .reload_interval
             .map(|every| watch::Files::new(watch::watched(&config), every));
         // Tickets under the 2 previous keys still resume: up to 3 rotation periods.
+        let root = config.root.as_deref().map(Root::open).transpose()?;
         let ticket_keys = Arc::new(TicketKeys::generated(3)?);
         let acceptor = tls::acceptor(&config, &ticket_keys)?;
         let listeners = match systemd::inherited_listeners()? {
@@ -86,6 +96,7 @@ impl Server {
                 config,
                 acceptor: RwLock::new(Arc::new(acceptor)),
                 ticket_keys,
+                root,
                 metrics,
             }),
         })
@@ -106,7 +117,8 @@ impl Server {
     pub async fn run(self, mut requests: mpsc::UnboundedReceiver<Request>) -> Result<()> {
         let shared = self.shared;
         let config = &shared.config;
-        for listener in &self.listeners {
+        let listeners = self.listeners;
+        for listener in &listeners {
             if let Err(e) = report::listening(&listener.describe(), config.output.json) {
                 warn!("cannot write to stdout: {e}");
             }
@@ -128,29 +140,25 @@ impl Server {
             shared.acceptor().describe()
         );
         systemd::notify("READY=1");
-        let stop_rotation = CancellationToken::new();
+        let stop_background = CancellationToken::new();
         if config.ticket_key_file.is_none() && config.sessions.tickets {
             tokio::spawn(rotate_ticket_keys(
                 Arc::clone(&shared),
-                stop_rotation.clone(),
+                stop_background.clone(),
             ));
         }
 
-        let permits = Arc::new(Semaphore::new(config.max_conns));
-        let stop_accepting = CancellationToken::new();
-        let cut_connections = CancellationToken::new();
-        let connections = TaskTracker::new();
-        let mut accept_loops = JoinSet::new();
-        for listener in self.listeners {
-            accept_loops.spawn(accept_loop(
-                listener,
-                Arc::clone(&shared),
-                Arc::clone(&permits),
-                connections.clone(),
-                stop_accepting.clone(),
-                cut_connections.clone(),
-            ));
-        }
+        tokio::spawn(return_memory(Arc::clone(&shared), stop_background.clone()));
+
+        let gates = Gates {
+            permits: Arc::new(Semaphore::new(config.max_conns)),
+            stop_accepting: CancellationToken::new(),
+            cut_connections: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            accepting: TaskTracker::new(),
+        };
+        let threads = spawn_threads(&listeners, &shared, &gates)?;
+        let connections = &gates.connections;
 
         let mut files = self.files;
         loop {
@@ -172,8 +180,11 @@ impl Server {
             connections.len(),
             seconds(drain)
         );
-        stop_accepting.cancel();
-        while accept_loops.join_next().await.is_some() {}
+        gates.stop_accepting.cancel();
+        gates.accepting.close();
+        gates.accepting.wait().await;
+        // The threads' handles are closed: closing the last one refuses new clients.
+        drop(listeners);
         connections.close();
         let deadline = tokio::time::sleep(drain);
         tokio::pin!(deadline);
@@ -194,10 +205,17 @@ impl Server {
                 },
             }
         }
-        cut_connections.cancel();
+        gates.cut_connections.cancel();
         connections.wait().await;
+        // Each thread ends once the last connection is done.
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
         stop_metrics.cancel();
-        stop_rotation.cancel();
+        stop_background.cancel();
         info!("stopped");
         Ok(())
     }
@@ -248,14 +266,119 @@ async fn rotate_ticket_keys(shared: Arc<Shared>, stop: CancellationToken) {
     }
 }
 
-async fn accept_loop(
-    listener: Listener,
-    shared: Arc<Shared>,
+/// After a wave of connections has gone (thousands of idle clients, say), hands the
+/// memory they held back to the system: the C allocator keeps freed memory otherwise,
+/// and the server's RSS would stay at its peak.
+async fn return_memory(shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(MEMORY_CHECK) => {}
+        }
+        let active = shared.metrics.active();
+        let peak = shared.metrics.take_peak();
+        if peak - active >= MEMORY_RETURN_AFTER && active <= peak / 2 {
+            debug!(
+                "{} of {peak} connections gone: returning their memory",
+                peak - active
+            );
+            // It walks the whole heap: not on a worker thread.
+            let _ = tokio::task::spawn_blocking(trim_heap).await;
+        }
+    }
+}
+
+/// Returns the free memory of every allocator arena to the system (glibc).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() {
+    // SAFETY: malloc_trim only releases free pages; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Other allocators give memory back by themselves, or offer no way to ask.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
+
+/// What the server threads share to take connections in and let them go.
+#[derive(Clone)]
+struct Gates {
+    /// One per connection served at once (`max_conns`), taken before `accept()`.
     permits: Arc<Semaphore>,
-    connections: TaskTracker,
     stop_accepting: CancellationToken,
+    /// Ends the connections still open when the drain time is up.
     cut_connections: CancellationToken,
-) {
+    connections: TaskTracker,
+    /// The accept loops, to know when every thread has stopped accepting.
+    accepting: TaskTracker,
+}
+
+/// Starts the server threads: one per core (or `threads`), each with a single-threaded
+/// runtime and its own handle on every listening socket, like nginx's workers. A
+/// connection then stays on the thread that accepted it, and no thread wakes another.
+fn spawn_threads(
+    listeners: &[Listener],
+    shared: &Arc<Shared>,
+    gates: &Gates,
+) -> Result<Vec<std::thread::JoinHandle<()>>> {
+    let count = match shared.config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut threads = Vec::with_capacity(count);
+    for index in 0..count {
+        let handles = listeners
+            .iter()
+            .map(Listener::share)
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| Error::Internal(format!("cannot share the listening sockets: {e}")))?;
+        let shared = Arc::clone(shared);
+        let gates = gates.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("tlscat-{index}"))
+            .spawn(move || serve_on_this_thread(handles, shared, gates))
+            .map_err(|e| Error::Internal(format!("cannot start a server thread: {e}")))?;
+        threads.push(thread);
+    }
+    Ok(threads)
+}
+
+/// A server thread: accepts on its handles until told to stop, and serves what it
+/// accepted until every connection (on every thread) is done.
+fn serve_on_this_thread(handles: Vec<Handle>, shared: Arc<Shared>, gates: Gates) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!("cannot start a server thread's runtime: {e}");
+            return;
+        }
+    };
+    runtime.block_on(async {
+        for handle in handles {
+            match handle.register() {
+                Ok(incoming) => {
+                    let accepting = accept_loop(incoming, Arc::clone(&shared), gates.clone());
+                    tokio::spawn(gates.accepting.track_future(accepting));
+                }
+                Err(e) => error!("a server thread cannot accept connections: {e}"),
+            }
+        }
+        gates.connections.wait().await;
+    });
+}
+
+async fn accept_loop(listener: Incoming, shared: Arc<Shared>, gates: Gates) {
+    let Gates {
+        permits,
+        stop_accepting,
+        cut_connections,
+        connections,
+        ..
+    } = gates;
     let mut backoff = Duration::from_millis(10);
     loop {
         let permit = tokio::select! {

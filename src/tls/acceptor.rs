@@ -26,7 +26,8 @@ pub struct Acceptor {
 
 struct Served {
     context: SslContext,
-    summary: CertSummary,
+    /// Shared with every report of a connection it serves.
+    summary: Arc<CertSummary>,
     /// The file it came from.
     file: String,
     /// Unix time of its expiry.
@@ -35,7 +36,7 @@ struct Served {
 
 impl Acceptor {
     /// The certificate a connection was served with.
-    pub fn certificate_of(&self, ctx: &openssl::ssl::SslContextRef) -> Option<&CertSummary> {
+    pub fn certificate_of(&self, ctx: &openssl::ssl::SslContextRef) -> Option<&Arc<CertSummary>> {
         self.served
             .iter()
             .find(|served| std::ptr::eq(served.context.as_ref(), ctx))
@@ -103,7 +104,7 @@ pub fn acceptor(config: &ServerConfig, generated: &Arc<TicketKeys>) -> Result<Ac
     let serving = |context: &SslContext, identity: &LoadedIdentity, index: usize| {
         Ok::<_, Error>(Served {
             context: context.clone(),
-            summary: cert::summary(&identity.cert),
+            summary: Arc::new(cert::summary(&identity.cert)),
             file: config.certificates[index]
                 .identity
                 .display_path()

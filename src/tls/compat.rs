@@ -23,6 +23,8 @@ unsafe extern "C" {
     fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, seconds: c_long) -> c_long;
     fn SSL_CTX_get_ciphers(ctx: *const SSL_CTX) -> *mut openssl_sys::stack_st_SSL_CIPHER;
     fn SSL_get_peer_signature_type_nid(ssl: *const SSL, nid: *mut c_int) -> c_int;
+    fn SSL_has_pending(ssl: *const SSL) -> c_int;
+    fn SSL_SESSION_is_resumable(session: *const openssl_sys::SSL_SESSION) -> c_int;
     #[cfg(ossl300)]
     fn SSL_get_signature_type_nid(ssl: *const SSL, nid: *mut c_int) -> c_int;
     #[cfg(all(ossl300, not(ossl320)))]
@@ -254,6 +256,20 @@ pub fn received_close_notify(ssl: &SslRef) -> bool {
     // reads a flag word.
     let flags = unsafe { openssl_sys::SSL_get_shutdown(ssl.as_ptr()) };
     flags & openssl_sys::SSL_RECEIVED_SHUTDOWN != 0
+}
+
+/// Whether OpenSSL holds bytes read from the peer that the application has not seen,
+/// including the start of a record still incomplete (`SSL_has_pending`).
+pub fn has_pending(ssl: &SslRef) -> bool {
+    // SAFETY: `ssl` is a valid SSL for the lifetime of the reference.
+    unsafe { SSL_has_pending(ssl.as_ptr()) == 1 }
+}
+
+/// Whether a session can be offered for resumption: in TLS 1.3, only once a ticket
+/// for it has arrived (`SSL_SESSION_is_resumable`).
+pub fn is_resumable(session: &openssl::ssl::SslSessionRef) -> bool {
+    // SAFETY: the session pointer is valid for the lifetime of the reference.
+    unsafe { SSL_SESSION_is_resumable(session.as_ptr()) == 1 }
 }
 
 /// Serves session tickets with keys from a ticket key file, on any OpenSSL: through

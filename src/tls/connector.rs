@@ -71,10 +71,33 @@ pub fn client_ssl(
     }
     let mut ssl = configuration.into_ssl(config.server_name())?;
     observer.attach(&mut ssl)?;
+    offer(&mut ssl, session)?;
+    Ok(ssl)
+}
+
+/// Like [`client_ssl`], without an observer: for `tlscat bench`, where a connection
+/// costs as little as a real client's. Verification is the same; its failure is told by
+/// the verify result alone.
+pub fn lean_client_ssl(
+    connector: &SslConnector,
+    config: &ClientConfig,
+    session: Option<&SslSessionRef>,
+) -> Result<Ssl> {
+    let mut configuration = connector.configure()?;
+    configuration.set_use_server_name_indication(config.sni);
+    if config.insecure {
+        danger::skip_verification(&mut configuration);
+    }
+    let mut ssl = configuration.into_ssl(config.server_name())?;
+    offer(&mut ssl, session)?;
+    Ok(ssl)
+}
+
+fn offer(ssl: &mut Ssl, session: Option<&SslSessionRef>) -> Result<()> {
     if let Some(session) = session {
         // SAFETY: the session comes from this connector's context, or from a session file
         // (what `s_client -sess_in` does); OpenSSL checks its version against ours.
         unsafe { ssl.set_session(session)? };
     }
-    Ok(ssl)
+    Ok(())
 }

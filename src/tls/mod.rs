@@ -17,6 +17,9 @@ pub mod trace;
 pub mod verify;
 
 pub use acceptor::{Acceptor, acceptor};
-pub use compat::{Cipher, negotiated_group, own_signature, peer_signature, received_close_notify};
-pub use connector::{client_ssl, connector};
+pub use compat::{
+    Cipher, has_pending, is_resumable, negotiated_group, own_signature, peer_signature,
+    received_close_notify,
+};
+pub use connector::{client_ssl, connector, lean_client_ssl};
 pub use failure::{Side, handshake_failure, io_failure, is_unexpected_eof};

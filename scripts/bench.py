@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""tlscat against nginx and `openssl s_server`, side by side, on loopback.
+
+Run by scripts/bench.sh (which builds tlscat and installs the peers). Every server is
+started here on 127.0.0.1 with the same certificates and files, measured in turns (each
+measurement is repeated REPS times, the servers interleaved, medians reported), and
+killed on exit. Server CPU per connection is read from /proc (the process, its threads
+and its direct children, as for nginx's workers).
+
+Environment: BENCH_SECONDS (per handshake measurement, default 4), BENCH_REPS (3),
+BENCH_CONCURRENCY (load generator connections, default 4), TLSCAT (the binary),
+BENCH_ONLY (comma-separated sections: handshakes,bulk,idle,drain,client; default all).
+"""
+
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TLSCAT = os.environ.get("TLSCAT", os.path.join(HERE, "..", "target", "release", "tlscat"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+REPS = int(os.environ.get("BENCH_REPS", "3"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+HZ = os.sysconf("SC_CLK_TCK")
+BIG = 1 << 30
+IDLE = 2000
+DRAIN = 8000
+PEERS = ["tlscat", "nginx", "s_server"]
+
+
+def section(name):
+    return not ONLY or name in ONLY
+
+
+def log(message):
+    print(f"# {message}", file=sys.stderr, flush=True)
+
+
+def wait_port(port, proc, what):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"bench: {what} exited at start (code {proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"bench: {what} did not open port {port} within 10 s")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server process on 127.0.0.1:port, killed by stop()."""
+
+    def __init__(self, name, kind, argv, port, cwd=None):
+        self.name, self.kind, self.port = name, kind, port
+        self.log = open(os.path.join(WORK, f"{name}-{kind}.log"), "w")
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_port(port, self.proc, f"{name} ({kind})")
+
+    def pids(self):
+        pids = [self.proc.pid]
+        for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+            try:
+                with open(f"/proc/{self.proc.pid}/task/{task}/children") as f:
+                    pids += [int(p) for p in f.read().split()]
+            except OSError:
+                pass
+        return pids
+
+    def cpu_seconds(self):
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except OSError:
+                pass
+        return total / HZ
+
+    def memory_kib(self):
+        """RSS, PSS and anonymous memory (KiB), summed over the processes."""
+        rss = pss = anon = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/smaps_rollup") as f:
+                    for line in f:
+                        key, _, value = line.partition(":")
+                        if key == "Rss":
+                            rss += int(value.split()[0])
+                        elif key == "Pss":
+                            pss += int(value.split()[0])
+                        elif key == "Anonymous":
+                            anon += int(value.split()[0])
+            except OSError:
+                pass
+        return rss, pss, anon
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+def nginx_conf(port, cert, key, docroot):
+    run = os.path.join(WORK, f"nginx-{port}")
+    os.makedirs(run, exist_ok=True)
+    conf = f"""
+worker_processes 2;
+daemon off; master_process on; pid {run}/nginx.pid; error_log {run}/error.log warn;
+worker_rlimit_nofile 19000;
+events {{ worker_connections 9000; }}
+http {{
+  access_log off; server_tokens off;
+  sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_timeout 65s; keepalive_requests 10000;
+  client_body_temp_path {run}/body; proxy_temp_path {run}/proxy; fastcgi_temp_path {run}/fcgi;
+  uwsgi_temp_path {run}/uwsgi; scgi_temp_path {run}/scgi;
+  default_type application/octet-stream;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+  ssl_prefer_server_ciphers off;
+  ssl_session_cache shared:SSL:10m; ssl_session_timeout 1d; ssl_session_tickets on;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {cert}; ssl_certificate_key {key};
+    root {docroot};
+  }}
+}}
+"""
+    path = os.path.join(run, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    return ["nginx", "-c", path, "-p", run]
+
+
+def start_servers(certs, docroot):
+    servers = {}
+    for kind in ("ec", "rsa"):
+        cert, key = f"{certs}/{kind}/server.crt", f"{certs}/{kind}/server.key"
+        port = free_port()
+        servers[("tlscat", kind)] = Server("tlscat", kind, [
+            TLSCAT, "server", "--listen", f"127.0.0.1:{port}", "--cert", cert, "--key", key,
+            "--mode", "files", "--root", docroot, "--quiet", "--max-conns", "10000"], port)
+        port = free_port()
+        servers[("nginx", kind)] = Server("nginx", kind, nginx_conf(port, cert, key, docroot), port)
+        port = free_port()
+        servers[("s_server", kind)] = Server("s_server", kind, [
+            "openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", cert, "-key", key,
+            "-WWW", "-quiet"], port, cwd=docroot)
+    return servers
+
+
+def bench(server, certs, extra, seconds=SECONDS):
+    """Runs tlscat bench against a server; returns (its JSON, server CPU seconds)."""
+    argv = [TLSCAT, "bench", "--json", "--connect", f"127.0.0.1:{server.port}",
+            "--cacert", f"{certs}/{server.kind}/ca.crt", "--servername", "localhost",
+            "-c", str(CONCURRENCY)] + extra
+    if "-n" not in extra:
+        argv += ["-d", f"{seconds}s"]
+    before = server.cpu_seconds()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
+    used = server.cpu_seconds() - before
+    lines = [l for l in done.stdout.splitlines() if l.startswith('{"address"')]
+    if not lines:
+        sys.exit(f"bench: tlscat bench against {server.name} failed: {done.stderr.strip()}")
+    return json.loads(lines[0]), used
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def handshakes(servers, certs, table):
+    cases = [
+        ("ec", "1.3", False), ("ec", "1.3", True), ("ec", "1.2", False), ("ec", "1.2", True),
+        ("rsa", "1.3", False), ("rsa", "1.3", True), ("rsa", "1.2", False), ("rsa", "1.2", True),
+    ]
+    rates = {}
+    for kind, version, resume in cases:
+        label = f"server CPU us per {'resumed' if resume else 'full'} handshake, TLS {version}, {'ECDSA' if kind == 'ec' else 'RSA'}"
+        per = {name: [] for name in PEERS}
+        for rep in range(REPS):
+            for name in PEERS:
+                extra = [f"--tls{version}"] + (["--resume"] if resume else [])
+                result, cpu = bench(servers[(name, kind)], certs, extra)
+                n = result["connections"]["ok"] + result["connections"]["failed"]
+                if result["connections"]["failed"]:
+                    log(f"{name} {label}: {result['connections']['failed']} failed: {result['errors']}")
+                if resume and result["connections"]["resumed"] < 0.9 * n:
+                    log(f"{name} {label}: only {result['connections']['resumed']} of {n} resumed")
+                per[name].append(cpu * 1e6 / max(n, 1))
+                if (kind, version, resume) == ("ec", "1.3", False):
+                    rates.setdefault(name, []).append(result["connections_per_second"])
+        table.append((label, {name: median(v) for name, v in per.items()}, "lower"))
+        log(f"{label}: " + ", ".join(f"{n} {median(v):.0f}" for n, v in per.items()))
+    table.append(("handshakes/s, TLS 1.3 ECDSA full (client-bound: load on the same 2 cores)",
+                  {name: median(v) for name, v in rates.items()}, "higher"))
+
+
+def bulk(servers, certs, table):
+    per = {name: [] for name in PEERS}
+    for rep in range(REPS):
+        for name in PEERS:
+            server = servers[(name, "ec")]
+            done = subprocess.run([
+                "curl", "-sS", "--http1.1", "-o", "/dev/null", "--max-time", "60",
+                "--cacert", f"{certs}/ec/ca.crt", "-w", "%{size_download} %{time_total}",
+                f"https://localhost:{server.port}/big"], capture_output=True, text=True)
+            size, seconds = (done.stdout.split() + ["0", "0"])[:2]
+            if int(size) != BIG:
+                log(f"{name}: download of /big got {size} bytes: {done.stderr.strip()}")
+                continue
+            per[name].append(BIG / float(seconds) / 1e6)
+    table.append(("1 GiB download, one connection, curl: MB/s", {n: median(v) for n, v in per.items()}, "higher"))
+
+
+def hold(port, cafile, count, release):
+    """Opens `count` verified TLS connections and keeps them until release() returns."""
+    context = ssl.create_default_context(cafile=cafile)
+    conns, failed = [], 0
+    deadline = time.monotonic() + 180
+    for _ in range(count):
+        if time.monotonic() > deadline:
+            break
+        try:
+            raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+            conns.append(context.wrap_socket(raw, server_hostname="localhost"))
+        except OSError:
+            failed += 1
+    try:
+        return release(len(conns), failed)
+    finally:
+        for c in conns:
+            c.close()
+
+
+def idle(servers, certs, table):
+    results = {}
+    for name in ("tlscat", "nginx"):
+        server = servers[(name, "ec")]
+        before = server.memory_kib()
+
+        def measure(opened, failed):
+            time.sleep(2)
+            return opened, failed, server.memory_kib()
+
+        opened, failed, held = hold(server.port, f"{certs}/ec/ca.crt", IDLE, measure)
+        if failed:
+            log(f"{name}: {failed} of {IDLE} idle connections failed")
+        results[name] = [(h - b) / max(opened, 1) for h, b in zip(held, before)]
+    for index, what in enumerate(("RSS", "PSS", "anonymous")):
+        table.append((f"idle memory per connection ({IDLE} connections), KiB {what}",
+                      {n: r[index] for n, r in results.items()}, "lower"))
+
+
+def drain(servers, certs, table):
+    server = servers[("tlscat", "ec")]
+    start = server.memory_kib()[0]
+
+    def measure(opened, failed):
+        time.sleep(1)
+        return opened, failed, server.memory_kib()[0]
+
+    opened, failed, held = hold(server.port, f"{certs}/ec/ca.crt", DRAIN, measure)
+    time.sleep(6)
+    after = server.memory_kib()[0]
+    log(f"tlscat: {opened} idle connections ({failed} failed): RSS {start} KiB at start, "
+        f"{held} held, {after} after closing them all")
+    table.append((f"RSS after {opened} idle connections closed, % of start ({start} KiB)",
+                  {"tlscat": after * 100 / start}, "lower"))
+
+
+def s_time(port, cafile, seconds):
+    """Four `openssl s_time -new` processes; returns their CPU us per connection."""
+    start = resource.getrusage(resource.RUSAGE_CHILDREN)
+    procs = []
+    for _ in range(4):
+        out = tempfile.TemporaryFile("w+")
+        procs.append((subprocess.Popen(
+            ["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new", "-tls1_3",
+             "-time", str(int(seconds)), "-CAfile", cafile], stdout=out, stderr=subprocess.STDOUT), out))
+    connections = 0
+    for proc, out in procs:
+        proc.wait(timeout=seconds + 60)
+        out.seek(0)
+        found = re.search(r"(\d+) connections in [\d.]+s", out.read())
+        connections += int(found.group(1)) if found else 0
+    end = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
+    return used * 1e6 / max(connections, 1)
+
+
+def client(servers, certs, table):
+    server = servers[("nginx", "ec")]
+    mine, theirs = [], []
+    for rep in range(REPS):
+        result, _ = bench(server, certs, ["--tls1.3"])
+        mine.append(result["client_cpu"]["us_per_connection"])
+        theirs.append(s_time(server.port, f"{certs}/ec/ca.crt", SECONDS))
+    table.append(("load generator CPU us per full TLS 1.3 ECDSA handshake (against nginx): tlscat bench vs s_time",
+                  {"tlscat": median(mine), "s_time": median(theirs)}, "lower"))
+
+
+def show(table):
+    print("| measurement | tlscat | nginx | openssl s_server | tlscat / nginx |")
+    print("|---|---:|---:|---:|---:|")
+    for label, values, better in table:
+        def cell(name):
+            v = values.get(name)
+            return "-" if v is None else (f"{v:.1f}" if v < 100 else f"{v:.0f}")
+        if "s_time" in values:
+            ratio = values["tlscat"] / values["s_time"]
+            print(f"| {label} | {cell('tlscat')} | s_time {cell('s_time')} | | {ratio:.2f} (vs s_time) |")
+            continue
+        ratio = "-"
+        if values.get("tlscat") and values.get("nginx"):
+            ratio = f"{values['tlscat'] / values['nginx']:.2f}"
+        print(f"| {label} | {cell('tlscat')} | {cell('nginx')} | {cell('s_server')} | {ratio} |")
+
+
+def main():
+    global WORK
+    WORK = tempfile.mkdtemp(prefix="tlscat-bench.")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+    docroot = tempfile.mkdtemp(prefix="tlscat-bench.", dir="/dev/shm")
+    servers = {}
+    try:
+        certs = os.path.join(WORK, "certs")
+        for kind, flags in (("ec", []), ("rsa", ["--rsa"])):
+            subprocess.run([os.path.join(HERE, "gen-certs.sh"), "--out", f"{certs}/{kind}"] + flags,
+                           check=True, stdout=subprocess.DEVNULL)
+        with open(f"{docroot}/tiny", "w") as f:
+            f.write("ok\n")
+        with open(f"{docroot}/big", "wb") as f:
+            block = bytes(range(256)) * 4096
+            for _ in range(BIG // len(block)):
+                f.write(block)
+        os.chmod(docroot, 0o755)
+        servers = start_servers(certs, docroot)
+        log(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
+            f"{subprocess.run(['openssl', 'version'], capture_output=True, text=True).stdout.strip()}, "
+            f"{SECONDS:.0f} s per measurement, {REPS} reps, load: tlscat bench -c {CONCURRENCY}")
+        table = []
+        if section("handshakes"):
+            handshakes(servers, certs, table)
+        if section("bulk"):
+            bulk(servers, certs, table)
+        if section("idle"):
+            idle(servers, certs, table)
+        if section("client"):
+            client(servers, certs, table)
+        if section("drain"):
+            drain(servers, certs, table)
+        show(table)
+    finally:
+        for server in servers.values():
+            server.stop()
+        shutil.rmtree(docroot, ignore_errors=True)
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
