@@ -289,11 +289,7 @@ pub async fn handshake(
                 &config.trust,
             ));
         }
-        return Err(tls::handshake_failure(
-            e,
-            Side::Client,
-            observer.certificate_requested(),
-        ));
+        return Err(tls::handshake_failure(e, Side::Client, observer.clues()));
     }
     Ok(stream)
 }

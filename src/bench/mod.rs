@@ -31,7 +31,7 @@ use crate::config::{BenchConfig, BenchMode};
 use crate::conn::{self, Read, within};
 use crate::error::{Error, Phase, Result};
 use crate::http;
-use crate::tls::{self, Side};
+use crate::tls::{self, Clues, Side};
 
 /// Read buffer of each task.
 const READ_BUFFER: usize = 64 * 1024;
@@ -405,7 +405,7 @@ fn handshake_error(err: openssl::ssl::Error, ssl: &SslRef) -> Error {
             hint: Some("check --cacert and --servername (tlscat client shows the details)".into()),
         };
     }
-    tls::handshake_failure(err, Side::Client, false)
+    tls::handshake_failure(err, Side::Client, Clues::default())
 }
 
 /// Reads until the server closes; returns the bytes read.

@@ -121,7 +121,7 @@ async fn serve(
     if let Err(e) = handshake {
         return Err(match observer.verify_failure() {
             Some(failure) => verify::client_rejection(&failure),
-            None => tls::handshake_failure(e, Side::Server, false),
+            None => tls::handshake_failure(e, Side::Server, observer.clues()),
         });
     }
     let handshake_done = Instant::now();

@@ -47,6 +47,7 @@ const NO_PROTOCOLS_AVAILABLE: i32 = 191;
 const NO_SHARED_CIPHER: i32 = 193;
 const PACKET_LENGTH_TOO_LONG: i32 = 198;
 const ENCRYPTED_LENGTH_TOO_LONG: i32 = 150;
+const DATA_LENGTH_TOO_LONG: i32 = 146;
 const PEER_DID_NOT_RETURN_A_CERTIFICATE: i32 = 199;
 const RECORD_LENGTH_MISMATCH: i32 = 213;
 const UNKNOWN_PROTOCOL: i32 = 252;
@@ -97,9 +98,19 @@ fn raw_reason(stack: &ErrorStack) -> String {
         .map_or_else(|| stack.to_string(), str::to_string)
 }
 
-/// `certificate_requested`: the server sent a CertificateRequest (client side), which turns
-/// a bare handshake_failure alert into "the server wants a certificate".
-fn diagnose(stack: &ErrorStack, side: Side, certificate_requested: bool) -> Diagnosis {
+/// What the connection's callbacks saw before a handshake failed, which sharpens the
+/// diagnosis of OpenSSL's reason code.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clues {
+    /// The server sent a CertificateRequest (client side): a bare handshake_failure alert
+    /// then means "the server wants a certificate".
+    pub certificate_requested: bool,
+    /// The peer's first record header was not TLS: OpenSSL 3.2+ reports such bytes as an
+    /// oversized record.
+    pub not_tls: bool,
+}
+
+fn diagnose(stack: &ErrorStack, side: Side, clues: Clues) -> Diagnosis {
     let peer = side.peer();
     let protocol = |reason: String, hint: Option<&str>| Diagnosis {
         reason,
@@ -145,11 +156,22 @@ fn diagnose(stack: &ErrorStack, side: Side, certificate_requested: bool) -> Diag
             ),
             Some("a broken or hostile peer"),
         ),
-        (PACKET_LENGTH_TOO_LONG | ENCRYPTED_LENGTH_TOO_LONG, _) => protocol(
-            format!("the {peer} sent a record larger than TLS allows"),
-            Some("a broken or hostile peer, or not TLS at all"),
-        ),
-        (WRONG_VERSION_NUMBER | RECORD_LENGTH_MISMATCH | UNKNOWN_PROTOCOL, _) => protocol(
+        (PACKET_LENGTH_TOO_LONG | ENCRYPTED_LENGTH_TOO_LONG | DATA_LENGTH_TOO_LONG, _)
+            if !clues.not_tls =>
+        {
+            protocol(
+                format!("the {peer} sent a record larger than TLS allows"),
+                Some("a broken or hostile peer, or not TLS at all"),
+            )
+        }
+        (
+            WRONG_VERSION_NUMBER
+            | RECORD_LENGTH_MISMATCH
+            | UNKNOWN_PROTOCOL
+            | PACKET_LENGTH_TOO_LONG
+            | DATA_LENGTH_TOO_LONG,
+            _,
+        ) => protocol(
             format!("the {peer} does not speak TLS"),
             Some(match side {
                 Side::Client => "is this the TLS port? plain TCP services need a plain client",
@@ -166,7 +188,7 @@ fn diagnose(stack: &ErrorStack, side: Side, certificate_requested: bool) -> Diag
             format!("no cipher suite or key exchange group in common with the {peer}"),
             Some("tlscat offers the modern AEAD suites with ECDHE (Mozilla intermediate)"),
         ),
-        (ALERT_HANDSHAKE_FAILURE, Side::Client) if certificate_requested => certificate(
+        (ALERT_HANDSHAKE_FAILURE, Side::Client) if clues.certificate_requested => certificate(
             "the server asked for a client certificate and aborted the handshake".into(),
             "it requires a certificate signed by a CA it trusts: pass --cert and --key",
         ),
@@ -236,9 +258,9 @@ fn diagnose(stack: &ErrorStack, side: Side, certificate_requested: bool) -> Diag
 
 /// Turns a failed handshake into an [`Error`]: a rejected certificate gives
 /// [`Error::Verify`], anything else [`Error::Handshake`].
-pub fn handshake_failure(err: ssl::Error, side: Side, certificate_requested: bool) -> Error {
+pub fn handshake_failure(err: ssl::Error, side: Side, clues: Clues) -> Error {
     let diagnosis = match (err.ssl_error(), err.io_error()) {
-        (Some(stack), _) => diagnose(stack, side, certificate_requested),
+        (Some(stack), _) => diagnose(stack, side, clues),
         (None, Some(io)) => Diagnosis {
             reason: format!("connection lost during the handshake: {io}"),
             hint: None,
@@ -319,7 +341,7 @@ pub fn io_failure(err: io::Error, phase: Phase, side: Side) -> Error {
             };
         }
     }
-    let diagnosis = diagnose(stack, side, false);
+    let diagnosis = diagnose(stack, side, Clues::default());
     if diagnosis.certificate {
         return Error::Verify {
             reason: diagnosis.reason,

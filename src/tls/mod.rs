@@ -22,4 +22,4 @@ pub use compat::{
     received_close_notify,
 };
 pub use connector::{client_ssl, connector, lean_client_ssl};
-pub use failure::{Side, handshake_failure, io_failure, is_unexpected_eof};
+pub use failure::{Clues, Side, handshake_failure, io_failure, is_unexpected_eof};

@@ -3,7 +3,7 @@
 //! message as it goes by. One [`Observer`] is attached to each `Ssl`.
 
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -17,7 +17,7 @@ use openssl_sys::SSL;
 
 use super::cert;
 use super::compat;
-use super::failure::Side;
+use super::failure::{Clues, Side};
 use super::trace::{self, Direction, Message};
 use super::verify::VerifyFailure;
 use crate::report::{self, TraceEvent};
@@ -32,12 +32,20 @@ pub struct Observer {
     trace_json: Option<bool>,
     verify_failure: Mutex<Option<VerifyFailure>>,
     certificate_requested: AtomicBool,
+    /// What the peer's first record header looked like (one of the `FIRST_RECORD_*`).
+    first_record: AtomicU8,
     /// The newest session the server gave this client, for resumption.
     session: Mutex<Option<SslSession>>,
     /// Keep the client's first ClientHello (server side, inspect mode).
     keep_client_hello: bool,
     client_hello: Mutex<Option<Vec<u8>>>,
 }
+
+const FIRST_RECORD_UNSEEN: u8 = 0;
+const FIRST_RECORD_TLS: u8 = 1;
+const FIRST_RECORD_NOT_TLS: u8 = 2;
+/// OpenSSL's pseudo content type for a record header (`SSL3_RT_HEADER`).
+const RECORD_HEADER: i32 = 256;
 
 static INDEX: OnceLock<Index<Ssl, Arc<Observer>>> = OnceLock::new();
 
@@ -73,6 +81,7 @@ impl Observer {
             trace_json: trace,
             verify_failure: Mutex::new(None),
             certificate_requested: AtomicBool::new(false),
+            first_record: AtomicU8::new(FIRST_RECORD_UNSEEN),
             session: Mutex::new(None),
             keep_client_hello: keep,
             client_hello: Mutex::new(None),
@@ -120,6 +129,14 @@ impl Observer {
         self.certificate_requested.load(Ordering::Relaxed)
     }
 
+    /// What the callbacks saw that explains a failed handshake.
+    pub fn clues(&self) -> Clues {
+        Clues {
+            certificate_requested: self.certificate_requested(),
+            not_tls: self.first_record.load(Ordering::Relaxed) == FIRST_RECORD_NOT_TLS,
+        }
+    }
+
     /// Keeps the newest session (client side), replacing older ones.
     pub fn record_session(&self, session: SslSession) {
         *self.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(session);
@@ -149,6 +166,22 @@ impl Observer {
     }
 
     fn on_message(&self, direction: Direction, content_type: i32, bytes: &[u8], tls13: bool) {
+        if content_type == RECORD_HEADER && direction == Direction::Received {
+            // A TLS record starts with a content type (20 to 24) and major version 3.
+            let tls = matches!(bytes, [20..=24, 3, ..]);
+            let seen = if tls {
+                FIRST_RECORD_TLS
+            } else {
+                FIRST_RECORD_NOT_TLS
+            };
+            let _ = self.first_record.compare_exchange(
+                FIRST_RECORD_UNSEEN,
+                seen,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            return;
+        }
         let received_handshake = content_type == 22 && direction == Direction::Received;
         // OpenSSL answers a renegotiation request with this warning alert, and goes on.
         if content_type == 21 && direction == Direction::Sent && bytes.get(1) == Some(&100) {
