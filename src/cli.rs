@@ -91,8 +91,8 @@ impl Command {
     /// Whether errors should be reported as JSON on stdout.
     pub fn json(&self) -> bool {
         match self {
-            Command::Server(args) => args.tls.output.json,
-            Command::Client(args) => args.connection.tls.output.json,
+            Command::Server(args) => args.output.json,
+            Command::Client(args) => args.output.json,
             Command::Bench(args) => args.json(),
             Command::Version(args) => args.json,
             Command::Man(_) | Command::Completions(_) => false,
@@ -140,7 +140,7 @@ enum ProfileArg {
     System,
 }
 
-/// Protocol settings and output, the same on both sides.
+/// Protocol settings, the same on both sides.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "TLS")]
 pub struct TlsArgs {
@@ -179,8 +179,6 @@ pub struct TlsArgs {
     /// $SSLKEYLOGFILE when set]. Anyone who reads FILE can decrypt the connections.
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
-    #[command(flatten)]
-    output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -227,12 +225,14 @@ impl TlsArgs {
             keylog,
         }
     }
+}
 
-    fn output(&self) -> OutputSettings {
+impl OutputArgs {
+    fn settings(&self) -> OutputSettings {
         OutputSettings {
-            json: self.output.json,
-            quiet: self.output.quiet,
-            trace: self.output.trace,
+            json: self.json,
+            quiet: self.quiet,
+            trace: self.trace,
         }
     }
 }
@@ -354,6 +354,8 @@ pub struct ServerArgs {
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
     timeouts: PhaseTimeouts,
 }
 
@@ -449,7 +451,7 @@ impl TryFrom<ServerArgs> for ServerConfig {
             certificates,
             allow_expired: args.allow_expired,
             allow_insecure_key_permissions: args.allow_insecure_key_permissions,
-            output: args.tls.output(),
+            output: args.output.settings(),
             tls,
             alpn_optional: args.alpn_optional,
             client_auth: args.client_ca.map(|ca_file| ClientAuth {
@@ -530,6 +532,8 @@ pub struct ConnectArgs {
 pub struct ClientArgs {
     #[command(flatten)]
     connection: ConnectArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Message to send.
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE)]
     message: String,
@@ -619,12 +623,15 @@ pub struct BenchArgs {
     /// Request mode: what to send (\r, \n, \t and \\ are understood).
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE, help_heading = "Load")]
     request: String,
+    /// The summary (or the error) as one JSON object on stdout.
+    #[arg(long, help_heading = "Output")]
+    json: bool,
 }
 
 impl BenchArgs {
     /// Whether the summary (and errors) go out as JSON.
     pub fn json(&self) -> bool {
-        self.connection.tls.output.json
+        self.json
     }
 
     /// The config; `progress` says whether stderr is a terminal to draw on.
@@ -662,7 +669,7 @@ impl BenchArgs {
             (duration, _) => duration,
         };
         Ok(BenchConfig {
-            client: self.connection.into_config()?,
+            client: self.connection.into_config(OutputSettings::default())?,
             mode,
             resume: self.resume,
             concurrency: self.concurrency.unwrap_or(2 * cores),
@@ -706,7 +713,7 @@ const DEFAULT_CA_FILE: &str = "certs/ca.crt";
 impl ConnectArgs {
     /// A client config with everything about reaching and trusting the server; the
     /// exchange fields keep their defaults.
-    fn into_config(self) -> Result<ClientConfig, Error> {
+    fn into_config(self, output: OutputSettings) -> Result<ClientConfig, Error> {
         let trust = match self.cacert {
             Some(path) => Trust::CaFile(path),
             None if Path::new(DEFAULT_CA_FILE).is_file() => {
@@ -743,7 +750,7 @@ impl ConnectArgs {
             insecure: self.insecure,
             identity,
             allow_insecure_key_permissions: self.allow_insecure_key_permissions,
-            output: self.tls.output(),
+            output,
             tls: self.tls.settings(),
             timeouts: self.timeouts.into_timeouts(self.connect_timeout),
             ..ClientConfig::default()
@@ -775,7 +782,7 @@ impl TryFrom<ClientArgs> for ClientConfig {
                 alpn: args.expect_alpn,
                 resumed: args.expect_resumed,
             },
-            ..args.connection.into_config()?
+            ..args.connection.into_config(args.output.settings())?
         })
     }
 }

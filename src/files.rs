@@ -47,6 +47,11 @@ impl Root {
                 "cannot serve --root {shown}: {e}: give an existing folder"
             ))
         })?;
+        if !real.is_dir() {
+            return Err(Error::Config(format!(
+                "--root {shown} is not a folder: give the folder to serve"
+            )));
+        }
         let listing = std::fs::read_dir(&real);
         match listing {
             Ok(_) => Ok(Root { dir: real }),

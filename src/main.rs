@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     init_logging(&command);
     let json = command.json();
     match run(command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "tlscat: {err}");
             if json {
@@ -38,7 +38,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), Error> {
+/// Runs the command; its exit code when it finished (a benchmark whose connections
+/// failed still prints its summary, then exits with the code of its most frequent error).
+fn run(command: Command) -> Result<ExitCode, Error> {
     // The server and the load generator run their own thread per core; this runtime
     // only steers them (signals, reloads, metrics, progress).
     let mut builder = match command {
@@ -56,7 +58,8 @@ fn run(command: Command) -> Result<(), Error> {
                 let requests = shutdown::from_signals()
                     .map_err(|e| Error::Internal(format!("cannot handle signals: {e}")))?;
                 Server::bind(config).await?.run(requests).await
-            })
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Client(args) => {
             let config = ClientConfig::try_from(args)?;
@@ -64,7 +67,7 @@ fn run(command: Command) -> Result<(), Error> {
             // A --pipe whose server closed first leaves a thread blocked reading stdin:
             // do not wait for it.
             runtime.shutdown_background();
-            result
+            result.map(|()| ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
             let json = args.json();
@@ -76,7 +79,15 @@ fn run(command: Command) -> Result<(), Error> {
                 summary.to_text()
             };
             to_stdout(text.as_bytes())?;
-            summary.into_result()
+            if let Some(error) = summary.most_frequent_error() {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "tlscat: {} of {} connections failed; most often: {error}",
+                    summary.failed,
+                    summary.failed + summary.ok
+                );
+            }
+            Ok(ExitCode::from(summary.exit_code()))
         }
         Command::Version(args) => {
             let text = if args.json {
@@ -85,13 +96,13 @@ fn run(command: Command) -> Result<(), Error> {
                 tlscat::version_text()
             };
             let _ = writeln!(std::io::stdout(), "{text}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Man(args) => manual(args.dir.as_deref()),
+        Command::Man(args) => manual(args.dir.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Completions(args) => {
             let mut script = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "tlscat", &mut script);
-            to_stdout(&script)
+            to_stdout(&script).map(|()| ExitCode::SUCCESS)
         }
     }
 }

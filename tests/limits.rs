@@ -110,6 +110,42 @@ fn two_hundred_concurrent_clients_all_get_their_reply() {
     }
 }
 
+/// The names of the server's threads (from /proc).
+fn thread_names(pid: u32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| name.starts_with("tlscat-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn threads_sets_how_many_server_threads_share_the_clients() {
+    let pki = Pki::ecdsa();
+    let server = Server::start(&pki, &["--threads", "3", "--quiet"]);
+    assert_eq!(
+        thread_names(server.proc.pid()),
+        ["tlscat-0", "tlscat-1", "tlscat-2"]
+    );
+    let output = run(&mut python(
+        PYTHON_MANY_CLIENTS,
+        &[&server.port().to_string(), &arg(&pki.ca()), "60"],
+    ));
+    assert_exit(&output, 0);
+    assert_eq!(text(&output.stdout), "60 of 60 got the reply\n");
+
+    let output = run(tlscat().args(["server", "--threads", "0"]));
+    assert_exit(&output, 2);
+    assert!(
+        text(&output.stderr).contains("--threads"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
 #[test]
 fn a_silent_client_is_dropped_at_the_handshake_timeout_while_others_are_served() {
     let pki = Pki::ecdsa();

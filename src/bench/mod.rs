@@ -652,18 +652,18 @@ impl Summary {
         bytes as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// `Ok` when every connection succeeded; else the first error of the most frequent
+    /// `None` when every connection succeeded; else the first error of the most frequent
     /// kind (its exit code says what failed).
-    pub fn into_result(self) -> Result<()> {
-        let most = self
-            .errors
-            .into_values()
+    pub fn most_frequent_error(&self) -> Option<&Error> {
+        self.errors
+            .values()
             .max_by_key(|(count, _)| *count)
-            .map(|(_, first)| first);
-        match most {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
+            .map(|(_, first)| first)
+    }
+
+    /// The process exit code the run deserves: 0, or that of the most frequent error.
+    pub fn exit_code(&self) -> u8 {
+        self.most_frequent_error().map_or(0, Error::exit_code)
     }
 
     /// The summary as one JSON object.
@@ -697,6 +697,7 @@ impl Summary {
             .collect();
         serde_json::json!({
             "type": "bench",
+            "exit_code": self.exit_code(),
             "target": self.target,
             "address": self.address,
             "mode": self.mode,
@@ -730,7 +731,7 @@ impl Summary {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "tlscat bench: {}{} against {} ({}), {} at a time, {:.1} s",
+            "tlscat bench: {}{} against {} ({}), {} at a time, {:.3} s",
             self.mode,
             if self.resume { ", resuming" } else { "" },
             self.target,

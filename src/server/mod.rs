@@ -118,11 +118,6 @@ impl Server {
         let shared = self.shared;
         let config = &shared.config;
         let listeners = self.listeners;
-        for listener in &listeners {
-            if let Err(e) = report::listening(&listener.describe(), config.output.json) {
-                warn!("cannot write to stdout: {e}");
-            }
-        }
         let stop_metrics = CancellationToken::new();
         if let Some(listener) = self.metrics_listener {
             if let Ok(addr) = listener.local_addr() {
@@ -134,12 +129,6 @@ impl Server {
                 stop_metrics.clone(),
             ));
         }
-        info!(
-            "tlscat {} serving {}",
-            crate::version_line(),
-            shared.acceptor().describe()
-        );
-        systemd::notify("READY=1");
         let stop_background = CancellationToken::new();
         if config.ticket_key_file.is_none() && config.sessions.tickets {
             tokio::spawn(rotate_ticket_keys(
@@ -158,6 +147,18 @@ impl Server {
             accepting: TaskTracker::new(),
         };
         let threads = spawn_threads(&listeners, &shared, &gates)?;
+        // Clients that come before a thread takes them wait in the listen backlog.
+        for listener in &listeners {
+            if let Err(e) = report::listening(&listener.describe(), config.output.json) {
+                warn!("cannot write to stdout: {e}");
+            }
+        }
+        info!(
+            "tlscat {} serving {}",
+            crate::version_line(),
+            shared.acceptor().describe()
+        );
+        systemd::notify("READY=1");
         let connections = &gates.connections;
 
         let mut files = self.files;
