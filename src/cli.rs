@@ -187,7 +187,8 @@ struct OutputArgs {
     /// One JSON object per connection on stdout (instead of the plain lines and the report).
     #[arg(long)]
     json: bool,
-    /// No handshake report on stderr, no per-connection log lines and no files-mode access log.
+    /// No handshake report on stderr, no per-connection info lines (failures are still
+    /// logged), no `Connected to:` line and no files-mode access log.
     #[arg(long, short)]
     quiet: bool,
     /// Every TLS message as it is sent or received (with --json: NDJSON events on stdout).

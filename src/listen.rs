@@ -12,8 +12,10 @@ use std::task::{Context, Poll};
 
 use log::warn;
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpStream, UnixStream};
 
 use crate::config::ListenAddr;
 use crate::error::{Error, Result};
@@ -21,10 +23,14 @@ use crate::error::{Error, Result};
 /// Pending connections the kernel queues per listener while all permits are taken.
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// A bound listening socket. It is held as a plain (std) socket: each server thread
-/// registers its own [`Handle`] on it with its own runtime.
+/// A bound listening address. Its sockets are held as plain (std) sockets: each server
+/// thread registers its own [`Handle`] with its own runtime.
 pub enum Listener {
-    Tcp(std::net::TcpListener),
+    /// One socket per server thread, in a SO_REUSEPORT group: the kernel hands each new
+    /// connection to one thread's socket, instead of waking every thread to race for it.
+    /// (A single socket, shared by all threads, when there is one thread or systemd passed
+    /// it.)
+    Tcp(Vec<std::net::TcpListener>),
     Unix {
         listener: std::os::unix::net::UnixListener,
         /// The socket file we created (removed when the listener goes), or `None` for one
@@ -35,10 +41,19 @@ pub enum Listener {
 
 /// One thread's handle on a listening socket, registered with that thread's runtime.
 pub enum Incoming {
-    Tcp(TcpListener),
+    Tcp(AsyncFd<std::net::TcpListener>),
     Unix {
-        listener: UnixListener,
+        listener: AsyncFd<std::os::unix::net::UnixListener>,
         path: String,
+    },
+}
+
+/// A client waits on an [`Incoming`] socket: [`accept`](Ready::accept) it.
+pub enum Ready<'a> {
+    Tcp(AsyncFdReadyGuard<'a, std::net::TcpListener>),
+    Unix {
+        guard: AsyncFdReadyGuard<'a, std::os::unix::net::UnixListener>,
+        path: &'a str,
     },
 }
 
@@ -63,7 +78,7 @@ impl Listener {
     /// Where it listens, as printed in `Server is listening on …`.
     pub fn describe(&self) -> String {
         match self {
-            Listener::Tcp(listener) => listener
+            Listener::Tcp(group) => group[0]
                 .local_addr()
                 .map_or_else(|e| format!("(unknown: {e})"), |a| a.to_string()),
             Listener::Unix { listener, .. } => format!("unix:{}", unix_path(listener)),
@@ -73,15 +88,16 @@ impl Listener {
     /// The TCP address, if it is a TCP listener.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match self {
-            Listener::Tcp(listener) => listener.local_addr().ok(),
+            Listener::Tcp(group) => group[0].local_addr().ok(),
             Listener::Unix { .. } => None,
         }
     }
 
-    /// A new handle on the same socket, for one server thread.
-    pub fn share(&self) -> io::Result<Handle> {
+    /// A handle for server thread number `thread`: its own socket of the group, or a
+    /// new handle on the shared one.
+    pub fn share(&self, thread: usize) -> io::Result<Handle> {
         Ok(match self {
-            Listener::Tcp(listener) => Handle::Tcp(listener.try_clone()?),
+            Listener::Tcp(group) => Handle::Tcp(group[thread % group.len()].try_clone()?),
             Listener::Unix { listener, .. } => Handle::Unix(listener.try_clone()?),
         })
     }
@@ -97,29 +113,74 @@ impl Handle {
     /// Registers the handle with the current thread's runtime.
     pub fn register(self) -> io::Result<Incoming> {
         match self {
-            Handle::Tcp(listener) => Ok(Incoming::Tcp(TcpListener::from_std(listener)?)),
+            // SAFETY (both): a std listener owns its file descriptor and always returns
+            // that one from as_raw_fd; the AsyncFd owns the listener.
+            Handle::Tcp(listener) => Ok(Incoming::Tcp(unsafe {
+                AsyncFd::register_with_interest(listener, Interest::READABLE)?
+            })),
             Handle::Unix(listener) => Ok(Incoming::Unix {
                 path: unix_path(&listener),
-                listener: UnixListener::from_std(listener)?,
+                listener: unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE)? },
             }),
         }
     }
 }
 
 impl Incoming {
-    /// Waits for the next connection.
-    pub async fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
-        match self {
-            Incoming::Tcp(listener) => {
-                let (stream, peer) = listener.accept().await?;
-                // Replies go out in small writes: do not let Nagle hold them back.
-                stream.set_nodelay(true)?;
-                Ok((Stream::Tcp(stream), PeerAddr::Tcp(peer)))
+    /// Waits until a client is waiting to be accepted, without accepting it: the caller
+    /// may first wait for room (a `--max-conns` permit) while the client stays in the
+    /// kernel's backlog.
+    pub async fn ready(&self) -> io::Result<Ready<'_>> {
+        Ok(match self {
+            Incoming::Tcp(listener) => Ready::Tcp(listener.readable().await?),
+            Incoming::Unix { listener, path } => Ready::Unix {
+                guard: listener.readable().await?,
+                path,
+            },
+        })
+    }
+}
+
+impl Ready<'_> {
+    /// Accepts the waiting client; `None` when there was none after all (another thread
+    /// sharing the socket took it).
+    pub fn accept(self) -> io::Result<Option<(Stream, PeerAddr)>> {
+        let (accepted, guard_cleared) = match self {
+            Ready::Tcp(mut guard) => {
+                let accepted = guard.get_ref().get_ref().accept();
+                let would_block = is_would_block(&accepted);
+                if would_block {
+                    guard.clear_ready();
+                }
+                let accepted = accepted.and_then(|(stream, peer)| {
+                    stream.set_nonblocking(true)?;
+                    // Replies go out in small writes: do not let Nagle hold them back.
+                    stream.set_nodelay(true)?;
+                    Ok((
+                        Stream::Tcp(TcpStream::from_std(stream)?),
+                        PeerAddr::Tcp(peer),
+                    ))
+                });
+                (accepted, would_block)
             }
-            Incoming::Unix { listener, path } => {
-                let (stream, _) = listener.accept().await?;
-                Ok((Stream::Unix(stream), PeerAddr::Unix(path.clone())))
+            Ready::Unix { mut guard, path } => {
+                let accepted = guard.get_ref().get_ref().accept();
+                let would_block = is_would_block(&accepted);
+                if would_block {
+                    guard.clear_ready();
+                }
+                let accepted = accepted.and_then(|(stream, _)| {
+                    stream.set_nonblocking(true)?;
+                    let stream = UnixStream::from_std(stream)?;
+                    Ok((Stream::Unix(stream), PeerAddr::Unix(path.to_string())))
+                });
+                (accepted, would_block)
             }
+        };
+        match accepted {
+            Ok(accepted) => Ok(Some(accepted)),
+            Err(_) if guard_cleared => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }
@@ -135,6 +196,10 @@ impl Drop for Listener {
     }
 }
 
+fn is_would_block<T>(result: &io::Result<T>) -> bool {
+    matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
 fn unix_path(listener: &std::os::unix::net::UnixListener) -> String {
     listener
         .local_addr()
@@ -143,8 +208,13 @@ fn unix_path(listener: &std::os::unix::net::UnixListener) -> String {
         .unwrap_or_else(|| "(unnamed)".to_string())
 }
 
-/// Binds every address: all the addresses each host resolves to, and Unix sockets.
-pub async fn bind_all(addrs: &[ListenAddr], reuse_port: bool) -> Result<Vec<Listener>> {
+/// Binds every address: all the addresses each host resolves to, and Unix sockets; one
+/// socket per server thread (`threads`) for each TCP address.
+pub async fn bind_all(
+    addrs: &[ListenAddr],
+    reuse_port: bool,
+    threads: usize,
+) -> Result<Vec<Listener>> {
     let mut listeners = Vec::new();
     let mut bound = BTreeSet::new();
     for spec in addrs {
@@ -165,8 +235,8 @@ pub async fn bind_all(addrs: &[ListenAddr], reuse_port: bool) -> Result<Vec<List
                     if !bound.insert(addr) {
                         continue;
                     }
-                    match bind_tcp(addr, reuse_port) {
-                        Ok(listener) => listeners.push(Listener::Tcp(listener)),
+                    match bind_tcp_group(addr, reuse_port, threads) {
+                        Ok(group) => listeners.push(Listener::Tcp(group)),
                         // e.g. "localhost" also resolves to ::1 on a host without IPv6.
                         Err(e) if several && e.kind() == io::ErrorKind::AddrNotAvailable => {
                             warn!("skipping {addr} (from {host_port}): {e}");
@@ -185,6 +255,31 @@ pub async fn bind_all(addrs: &[ListenAddr], reuse_port: bool) -> Result<Vec<List
         )));
     }
     Ok(listeners)
+}
+
+/// `count` sockets on `addr` in a SO_REUSEPORT group (one if `count` is 1).
+fn bind_tcp_group(
+    addr: SocketAddr,
+    reuse_port: bool,
+    count: usize,
+) -> io::Result<Vec<std::net::TcpListener>> {
+    if count <= 1 {
+        return Ok(vec![bind_tcp(addr, reuse_port)?]);
+    }
+    let mut addr = addr;
+    if !reuse_port {
+        // The group is our own business: first make sure nobody has the port, else a
+        // second server would silently join the group instead of failing.
+        // The probe closes at once; `addr` gets the real port when 0 was asked for.
+        addr = bind_tcp(addr, false)?.local_addr()?;
+    }
+    let first = bind_tcp(addr, true)?;
+    let addr = first.local_addr()?;
+    let mut group = vec![first];
+    for _ in 1..count {
+        group.push(bind_tcp(addr, true)?);
+    }
+    Ok(group)
 }
 
 fn bind_tcp(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
@@ -237,7 +332,7 @@ pub fn from_inherited(socket: Socket) -> io::Result<Listener> {
     socket.set_nonblocking(true)?;
     let local = socket.local_addr()?;
     if local.as_socket().is_some() {
-        Ok(Listener::Tcp(socket.into()))
+        Ok(Listener::Tcp(vec![socket.into()]))
     } else {
         Ok(Listener::Unix {
             listener: socket.into(),

@@ -167,6 +167,15 @@ fn address_in_use_exits_2_and_says_what_to_do() {
         "{stderr}"
     );
     assert!(stderr.contains("another port with --listen"), "{stderr}");
+
+    // A second tlscat on a running tlscat's port fails the same way (its threads' sockets
+    // share the port among themselves only), unless both ask for --reuse-port.
+    let first = Server::start(&pki, &["--threads", "2"]);
+    let output = run(tlscat()
+        .args(["server", "--threads", "2", "--listen", &first.target()])
+        .args(pki.server_args()));
+    assert_exit(&output, 2);
+    assert!(single_line(&output.stderr).contains("cannot listen on"));
 }
 
 #[test]

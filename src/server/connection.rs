@@ -132,7 +132,7 @@ async fn serve(
         .client_hello()
         .and_then(|raw| inspect::parse(&raw).ok())
         .map(|hello| Box::new(hello.describe()));
-    if !output.json {
+    if !output.json && !output.quiet {
         let _ = report::connected(&report.peer);
     }
 

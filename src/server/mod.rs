@@ -80,7 +80,9 @@ impl Server {
         let acceptor = tls::acceptor(&config, &ticket_keys)?;
         let listeners = match systemd::inherited_listeners()? {
             Some(inherited) => inherited,
-            None => listen::bind_all(&config.listen, config.reuse_port).await?,
+            None => {
+                listen::bind_all(&config.listen, config.reuse_port, thread_count(&config)).await?
+            }
         };
         let metrics_listener = match &config.metrics {
             Some(addr) => Some(metrics::bind(addr).await?),
@@ -315,23 +317,29 @@ struct Gates {
     accepting: TaskTracker,
 }
 
+/// How many server threads: `--threads`, or one per core.
+fn thread_count(config: &ServerConfig) -> usize {
+    match config.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
 /// Starts the server threads: one per core (or `threads`), each with a single-threaded
-/// runtime and its own handle on every listening socket, like nginx's workers. A
-/// connection then stays on the thread that accepted it, and no thread wakes another.
+/// runtime and its own socket on every TCP address (see [`Listener::Tcp`]), like nginx's
+/// workers. A connection then stays on the thread that accepted it, and no thread wakes
+/// another.
 fn spawn_threads(
     listeners: &[Listener],
     shared: &Arc<Shared>,
     gates: &Gates,
 ) -> Result<Vec<std::thread::JoinHandle<()>>> {
-    let count = match shared.config.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let count = thread_count(&shared.config);
     let mut threads = Vec::with_capacity(count);
     for index in 0..count {
         let handles = listeners
             .iter()
-            .map(Listener::share)
+            .map(|listener| listener.share(index))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| Error::Internal(format!("cannot share the listening sockets: {e}")))?;
         let shared = Arc::clone(shared);
@@ -382,22 +390,38 @@ async fn accept_loop(listener: Incoming, shared: Arc<Shared>, gates: Gates) {
     } = gates;
     let mut backoff = Duration::from_millis(10);
     loop {
-        let permit = tokio::select! {
+        // First a client, then a permit for it: a permit is never held by a thread whose
+        // socket has nobody waiting (each thread has its own socket in the kernel's
+        // SO_REUSEPORT group, and a client waits on one of them).
+        let ready = tokio::select! {
             () = stop_accepting.cancelled() => return,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return, // the semaphore is never closed
+            ready = listener.ready() => ready,
+        };
+        let permit = match ready {
+            Ok(_) => tokio::select! {
+                () = stop_accepting.cancelled() => return,
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return, // the semaphore is never closed
+                },
             },
+            Err(e) => {
+                warn!(
+                    "waiting for clients failed: {e}; retrying in {}",
+                    seconds(backoff)
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                continue;
+            }
         };
-        let accepted = tokio::select! {
-            () = stop_accepting.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => {
+        let (stream, peer) = match ready.and_then(listen::Ready::accept) {
+            Ok(Some(accepted)) => {
                 backoff = Duration::from_millis(10);
                 accepted
             }
+            // Another thread sharing the socket took the client.
+            Ok(None) => continue,
             Err(e) => {
                 warn!("accept failed: {e}; retrying in {}", seconds(backoff));
                 tokio::time::sleep(backoff).await;
