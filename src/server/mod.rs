@@ -2,8 +2,9 @@
 //! happens on each connection is in [`connection`].
 //!
 //! Each connection runs in its own task, so a slow or hostile client never delays another.
-//! A permit from a semaphore of `max_conns` is taken *before* `accept()`: beyond the limit,
-//! new clients wait in the kernel's backlog instead of costing memory here.
+//! The tasks run on one thread per core, each accepting on its own sockets. A permit from
+//! a semaphore of `max_conns` is taken once a client waits but *before* `accept()`: beyond
+//! the limit, new clients wait in the kernel's backlog instead of costing memory here.
 
 mod connection;
 mod files;
@@ -74,8 +75,8 @@ impl Server {
         let files = config
             .reload_interval
             .map(|every| watch::Files::new(watch::watched(&config), every));
-        // Tickets under the 2 previous keys still resume: up to 3 rotation periods.
         let root = config.root.as_deref().map(Root::open).transpose()?;
+        // Tickets under the 2 previous keys still resume: up to 3 rotation periods.
         let ticket_keys = Arc::new(TicketKeys::generated(3)?);
         let acceptor = tls::acceptor(&config, &ticket_keys)?;
         let listeners = match systemd::inherited_listeners()? {
