@@ -207,9 +207,7 @@ impl Watched {
         };
         // One honest exchange first, so that lazily made things exist in the baseline.
         watched.honest_exchange(pki);
-        let pid = watched.server.proc.pid();
-        let (fds, threads) = (count_fds(pid), count_threads(pid));
-        settle_to(&watched.server, fds, threads);
+        let (fds, threads) = resting(&watched.server);
         Watched {
             fds,
             threads,
@@ -240,6 +238,28 @@ impl Watched {
             "the line names the peer: {line}"
         );
         settle_to(&self.server, self.fds, self.threads);
+    }
+}
+
+/// The server's file descriptors and threads at rest: no connection active, and two
+/// readings apart agree (the last connection, or a metrics request, may still be closing
+/// its socket just after the client is done).
+fn resting(server: &Server) -> (usize, usize) {
+    let pid = server.proc.pid();
+    let deadline = Instant::now() + WAIT;
+    let mut last = None;
+    loop {
+        let active = active_connections(server);
+        std::thread::sleep(Duration::from_millis(100));
+        let now = (count_fds(pid), count_threads(pid));
+        if active == Some(0) && last == Some(now) {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never came to rest: fds/threads {now:?}, active {active:?}"
+        );
+        last = Some(now);
     }
 }
 
