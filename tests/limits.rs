@@ -126,10 +126,13 @@ fn thread_names(pid: u32) -> Vec<String> {
 fn threads_sets_how_many_server_threads_share_the_clients() {
     let pki = Pki::ecdsa();
     let server = Server::start(&pki, &["--threads", "3", "--quiet"]);
-    assert_eq!(
-        thread_names(server.proc.pid()),
-        ["tlscat-0", "tlscat-1", "tlscat-2"]
-    );
+    // A thread names itself once it runs: give it the time.
+    let expected = ["tlscat-0", "tlscat-1", "tlscat-2"];
+    let deadline = std::time::Instant::now() + WAIT;
+    while thread_names(server.proc.pid()) != expected && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(thread_names(server.proc.pid()), expected);
     let output = run(&mut python(
         PYTHON_MANY_CLIENTS,
         &[&server.port().to_string(), &arg(&pki.ca()), "60"],
