@@ -4,7 +4,7 @@
 # download, idle memory per connection, memory after 8,000 idle connections, and the
 # load generator's own CPU against `openssl s_time`. Prints one Markdown table.
 #
-# Loopback only; every server it starts is killed on exit. About 10 minutes with the
+# Loopback only; every server it starts is killed on exit. About 7 minutes with the
 # defaults (BENCH_SECONDS=4 per measurement, BENCH_REPS=3); see scripts/bench.py for the
 # knobs. Installs nginx-light with apt if it is missing (as root).
 set -euo pipefail
