@@ -137,34 +137,21 @@ async fn answer(
         }
         Target::Redirect(location) => {
             let body = format!("moved to {location}\n");
-            let mut out = files::response_head(
-                301,
-                &[("Location", &location), ("Content-Type", "text/plain")],
-                body.len() as u64,
-                keep_alive,
-            );
-            let shown = if head_only { 0 } else { body.len() as u64 };
-            if !head_only {
-                out.extend_from_slice(body.as_bytes());
-            }
+            let fields = [
+                ("Location", location.as_str()),
+                ("Content-Type", "text/plain"),
+            ];
+            let out = text_response(301, &fields, &body, keep_alive, head_only);
             send(tls, shared, report, &out).await?;
-            (301, shown)
+            (301, if head_only { 0 } else { body.len() as u64 })
         }
         Target::Refused(status, why) => {
             debug!("{}: {} {}: {why}", report.peer, status, request.target);
             let body = format!("{status} {}\n", http::reason(status));
-            let mut out = files::response_head(
-                status,
-                &[("Content-Type", "text/plain")],
-                body.len() as u64,
-                keep_alive,
-            );
-            let shown = if head_only { 0 } else { body.len() as u64 };
-            if !head_only {
-                out.extend_from_slice(body.as_bytes());
-            }
+            let fields = [("Content-Type", "text/plain")];
+            let out = text_response(status, &fields, &body, keep_alive, head_only);
             send(tls, shared, report, &out).await?;
-            (status, shown)
+            (status, if head_only { 0 } else { body.len() as u64 })
         }
     };
     log_request(shared, report, request, status, body_bytes);
@@ -181,14 +168,29 @@ async fn refuse(
 ) -> Result<()> {
     debug!("{}: answering {status}: {why}", report.peer);
     let body = format!("{status} {}: {why}\n", http::reason(status));
-    let mut out = files::response_head(
+    let out = text_response(
         status,
         &[("Content-Type", "text/plain")],
-        body.len() as u64,
+        &body,
+        false,
         false,
     );
-    out.extend_from_slice(body.as_bytes());
     send(tls, shared, report, &out).await
+}
+
+/// A short response: its head with `fields` and, unless `head_only`, `body`.
+fn text_response(
+    status: u16,
+    fields: &[(&str, &str)],
+    body: &str,
+    keep_alive: bool,
+    head_only: bool,
+) -> Vec<u8> {
+    let mut out = files::response_head(status, fields, body.len() as u64, keep_alive);
+    if !head_only {
+        out.extend_from_slice(body.as_bytes());
+    }
+    out
 }
 
 async fn send(tls: &mut Tls, shared: &Shared, report: &mut Report, bytes: &[u8]) -> Result<()> {
