@@ -419,24 +419,23 @@ fn print_response(response: &[u8], report: &mut Report, config: &ClientConfig) -
 /// Checks the `--expect-*` assertions against one connection's report. `resumable` is
 /// `Some(offered)` for connections that should resume: reconnections and `--sess-in`.
 fn check(expect: &Expectations, report: &Report, resumable: Option<bool>) -> Result<()> {
-    let got = |value: &Option<String>| value.clone().unwrap_or_else(|| "none".to_string());
+    let got = |value: Option<&str>| value.unwrap_or("none").to_string();
     let mismatch = |what, expected: &str, got: String| Error::Expectation {
         what,
         expected: expected.to_string(),
         got,
     };
     if let Some(version) = expect.version {
-        if report.version.as_deref() != Some(version.name()) {
-            return Err(mismatch("version", version.name(), got(&report.version)));
+        if report.version != Some(version.name()) {
+            return Err(mismatch("version", version.name(), got(report.version)));
         }
     }
     if let Some(cipher) = &expect.cipher {
         if !report
             .cipher
-            .as_deref()
             .is_some_and(|c| c.eq_ignore_ascii_case(cipher))
         {
-            return Err(mismatch("cipher", cipher, got(&report.cipher)));
+            return Err(mismatch("cipher", cipher, got(report.cipher)));
         }
     }
     if let Some(group) = &expect.group {
@@ -446,12 +445,12 @@ fn check(expect: &Expectations, report: &Report, resumable: Option<bool>) -> Res
             .as_deref()
             .is_some_and(|g| g.eq_ignore_ascii_case(&wanted))
         {
-            return Err(mismatch("group", &wanted, got(&report.group)));
+            return Err(mismatch("group", &wanted, got(report.group.as_deref())));
         }
     }
     if let Some(alpn) = &expect.alpn {
         if report.alpn.as_deref() != Some(alpn.as_str()) {
-            return Err(mismatch("ALPN protocol", alpn, got(&report.alpn)));
+            return Err(mismatch("ALPN protocol", alpn, got(report.alpn.as_deref())));
         }
     }
     if let (true, Some(offered), false) = (expect.resumed, resumable, report.resumed) {

@@ -143,7 +143,8 @@ async fn wait_readable(stream: &SslStream<Stream>, limit: Duration) -> Result<()
         return Ok(());
     }
     // A failure shows again, with its real cause, on the read that follows.
-    let _ = within(Phase::Read, limit, stream.get_ref().readable()).await?;
+    let readable = std::future::poll_fn(|cx| stream.get_ref().poll_readable(cx));
+    let _ = within(Phase::Read, limit, readable).await?;
     Ok(())
 }
 

@@ -147,31 +147,32 @@ impl Ready<'_> {
     pub fn accept(self) -> io::Result<Option<(Stream, PeerAddr)>> {
         let (accepted, guard_cleared) = match self {
             Ready::Tcp(mut guard) => {
-                let accepted = guard.get_ref().get_ref().accept();
+                let accepted = accept_nonblocking(guard.get_ref().get_ref());
                 let would_block = is_would_block(&accepted);
                 if would_block {
                     guard.clear_ready();
                 }
-                let accepted = accepted.and_then(|(stream, peer)| {
-                    stream.set_nonblocking(true)?;
+                let accepted = accepted.and_then(|(socket, peer)| {
+                    let peer = peer.as_socket().ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidData, "not an IP peer address")
+                    })?;
                     // Replies go out in small writes: do not let Nagle hold them back.
-                    stream.set_nodelay(true)?;
+                    socket.set_tcp_nodelay(true)?;
                     Ok((
-                        Stream::Tcp(TcpStream::from_std(stream)?),
+                        Stream::Tcp(TcpStream::from_std(socket.into())?),
                         PeerAddr::Tcp(peer),
                     ))
                 });
                 (accepted, would_block)
             }
             Ready::Unix { mut guard, path } => {
-                let accepted = guard.get_ref().get_ref().accept();
+                let accepted = accept_nonblocking(guard.get_ref().get_ref());
                 let would_block = is_would_block(&accepted);
                 if would_block {
                     guard.clear_ready();
                 }
-                let accepted = accepted.and_then(|(stream, _)| {
-                    stream.set_nonblocking(true)?;
-                    let stream = UnixStream::from_std(stream)?;
+                let accepted = accepted.and_then(|(socket, _)| {
+                    let stream = UnixStream::from_std(socket.into())?;
                     Ok((Stream::Unix(stream), PeerAddr::Unix(path.to_string())))
                 });
                 (accepted, would_block)
@@ -194,6 +195,11 @@ impl Drop for Listener {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Accepts a client as a non-blocking, close-on-exec socket in one system call.
+fn accept_nonblocking(listener: &impl AsFd) -> io::Result<(Socket, socket2::SockAddr)> {
+    socket2::SockRef::from(listener).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
 }
 
 fn is_would_block<T>(result: &io::Result<T>) -> bool {
@@ -348,9 +354,10 @@ pub enum Stream {
 }
 
 impl Stream {
-    /// Waits until the peer sent something (data, end of file or a reset), without
-    /// taking it from the socket.
-    pub async fn readable(&self) -> io::Result<()> {
+    /// Ready once the peer sent something (data, end of file or a reset), without taking
+    /// it from the socket. A poll function rather than an `async fn`: an idle connection
+    /// waits in it, and its state is then just a reference.
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // Readiness may be left over from bytes already read: peek to be sure.
         let peek = |fd: std::os::fd::BorrowedFd<'_>| {
             let mut byte = [std::mem::MaybeUninit::uninit()];
@@ -359,18 +366,18 @@ impl Stream {
         loop {
             let peeked = match self {
                 Stream::Tcp(s) => {
-                    s.readable().await?;
-                    s.try_io(tokio::io::Interest::READABLE, || peek(s.as_fd()))
+                    std::task::ready!(s.poll_read_ready(cx))?;
+                    s.try_io(Interest::READABLE, || peek(s.as_fd()))
                 }
                 Stream::Unix(s) => {
-                    s.readable().await?;
-                    s.try_io(tokio::io::Interest::READABLE, || peek(s.as_fd()))
+                    std::task::ready!(s.poll_read_ready(cx))?;
+                    s.try_io(Interest::READABLE, || peek(s.as_fd()))
                 }
             };
             match peeked {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 // A reset is something to read too: the read that follows reports it.
-                _ => return Ok(()),
+                _ => return Poll::Ready(Ok(())),
             }
         }
     }

@@ -94,10 +94,12 @@ impl Metrics {
             .fetch_add(report.bytes_sent, Ordering::Relaxed);
         let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
         count(&mut labelled.closed, reason);
-        match (&report.version, &report.cipher) {
+        match (report.version, report.cipher) {
             (Some(version), Some(cipher)) => {
                 if !labelled.handshakes.contains_key(version) {
-                    labelled.handshakes.insert(version.clone(), BTreeMap::new());
+                    labelled
+                        .handshakes
+                        .insert(version.to_string(), BTreeMap::new());
                 }
                 if let Some(by_cipher) = labelled.handshakes.get_mut(version) {
                     count(by_cipher, cipher);

@@ -10,6 +10,7 @@
 //! `\r`, `\u{1b}`, …) and invalid UTF-8 replaced by U+FFFD, so every line stays one line
 //! and a peer cannot drive the terminal.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -103,8 +104,8 @@ pub struct Report {
     pub peer: String,
     /// Server name sent (client) or received (server) in SNI.
     pub sni: Option<String>,
-    pub version: Option<String>,
-    pub cipher: Option<String>,
+    pub version: Option<&'static str>,
+    pub cipher: Option<&'static str>,
     /// Key exchange group, e.g. `X25519`, `P-256`.
     pub group: Option<String>,
     /// The server's handshake signature scheme, e.g. `ecdsa_secp256r1_sha256`.
@@ -116,7 +117,7 @@ pub struct Report {
     /// the client's certificate, when one was asked for).
     pub verified: bool,
     /// OpenSSL's verification result, or why nothing was verified.
-    pub verify_result: String,
+    pub verify_result: Cow<'static, str>,
     /// The certificate we presented (server: the one chosen by SNI).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<Arc<CertSummary>>,
@@ -157,7 +158,7 @@ impl Report {
             alpn: None,
             resumed: false,
             verified: false,
-            verify_result: "no handshake".to_string(),
+            verify_result: Cow::Borrowed("no handshake"),
             certificate: None,
             peer_chain: Vec::new(),
             timings_ms: Timings::default(),
@@ -174,8 +175,8 @@ impl Report {
     /// Fills in what the finished handshake negotiated.
     pub fn negotiated(&mut self, ssl: &SslRef, side: Side, verification_asked: bool) {
         self.sni = ssl.servername(NameType::HOST_NAME).map(str::to_string);
-        self.version = Some(ssl.version_str().to_string());
-        self.cipher = ssl.current_cipher().map(|c| c.name().to_string());
+        self.version = Some(ssl.version_str());
+        self.cipher = ssl.current_cipher().map(|c| c.name());
         self.group = tls::negotiated_group(ssl).map(|g| display_group(&g));
         self.signature = match side {
             Side::Client => tls::peer_signature(ssl),
@@ -191,19 +192,19 @@ impl Report {
             match side {
                 Side::Client => (
                     false,
-                    format!(
+                    Cow::Owned(format!(
                         "skipped (--insecure); OpenSSL says: {}",
                         result.error_string()
-                    ),
+                    )),
                 ),
-                Side::Server => (false, "no client certificate asked for".to_string()),
+                Side::Server => (false, Cow::Borrowed("no client certificate asked for")),
             }
         } else if self.peer_chain.is_empty() {
-            (false, "no certificate".to_string())
+            (false, Cow::Borrowed("no certificate"))
         } else if result.as_raw() == 0 {
-            (true, "ok".to_string())
+            (true, Cow::Borrowed("ok"))
         } else {
-            (false, result.error_string().to_string())
+            (false, Cow::Borrowed(result.error_string()))
         };
     }
 
@@ -220,14 +221,16 @@ impl Report {
             _ => format!("connection from {}", self.peer),
         };
         let _ = writeln!(out, "{heading}");
-        let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
-        if let Some(version) = &self.version {
+        fn or_none(value: Option<&str>) -> &str {
+            value.unwrap_or("-")
+        }
+        if let Some(version) = self.version {
             let _ = writeln!(
                 out,
                 "  protocol   {version}, {}, group {}, signature {}",
-                or_none(&self.cipher),
-                or_none(&self.group),
-                or_none(&self.signature)
+                or_none(self.cipher),
+                or_none(self.group.as_deref()),
+                or_none(self.signature.as_deref())
             );
             let _ = writeln!(
                 out,
@@ -237,8 +240,8 @@ impl Report {
                 } else {
                     "full handshake"
                 },
-                or_none(&self.alpn),
-                or_none(&self.sni)
+                or_none(self.alpn.as_deref()),
+                or_none(self.sni.as_deref())
             );
             let verdict = if self.verified { "yes" } else { "no" };
             let _ = writeln!(out, "  verified   {verdict} ({})", self.verify_result);

@@ -112,13 +112,8 @@ async fn serve(
     }
     let mut tls = SslStream::new(ssl, stream)?;
     let started = Instant::now();
-    let handshake = conn::within(
-        Phase::Handshake,
-        timeouts.handshake,
-        Pin::new(&mut tls).accept(),
-    )
-    .await?;
-    if let Err(e) = handshake {
+    let handshake = Pin::new(&mut tls).accept();
+    if let Err(e) = conn::within(Phase::Handshake, timeouts.handshake, handshake).await? {
         return Err(match observer.verify_failure() {
             Some(failure) => verify::client_rejection(&failure),
             None => tls::handshake_failure(e, Side::Server, observer.clues()),

@@ -30,7 +30,8 @@ pub struct Observer {
     started: Instant,
     /// Trace format, when tracing: `true` for JSON.
     trace_json: Option<bool>,
-    verify_failure: Mutex<Option<VerifyFailure>>,
+    /// Boxed: rare, and large next to the rest of a connection's idle state.
+    verify_failure: Mutex<Option<Box<VerifyFailure>>>,
     certificate_requested: AtomicBool,
     /// What the peer's first record header looked like (one of the `FIRST_RECORD_*`).
     first_record: AtomicU8,
@@ -107,12 +108,12 @@ impl Observer {
             .unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
             let error = ctx.error();
-            *slot = Some(VerifyFailure {
+            *slot = Some(Box::new(VerifyFailure {
                 code: error.as_raw(),
                 reason: error.error_string().to_string(),
                 depth: ctx.error_depth(),
                 certificate: ctx.current_cert().map(cert::summary),
-            });
+            }));
         }
     }
 
@@ -121,7 +122,8 @@ impl Observer {
         self.verify_failure
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .as_deref()
+            .cloned()
     }
 
     /// Whether the server sent a CertificateRequest.
