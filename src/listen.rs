@@ -158,10 +158,8 @@ impl Ready<'_> {
                     })?;
                     // Replies go out in small writes: do not let Nagle hold them back.
                     socket.set_tcp_nodelay(true)?;
-                    Ok((
-                        Stream::Tcp(TcpStream::from_std(socket.into())?),
-                        PeerAddr::Tcp(peer),
-                    ))
+                    let stream = TcpStream::from_std(socket.into())?;
+                    Ok((Stream::new(Transport::Tcp(stream)), PeerAddr::Tcp(peer)))
                 });
                 (accepted, would_block)
             }
@@ -173,7 +171,8 @@ impl Ready<'_> {
                 }
                 let accepted = accepted.and_then(|(socket, _)| {
                     let stream = UnixStream::from_std(socket.into())?;
-                    Ok((Stream::Unix(stream), PeerAddr::Unix(path.to_string())))
+                    let stream = Stream::new(Transport::Unix(stream));
+                    Ok((stream, PeerAddr::Unix(path.to_string())))
                 });
                 (accepted, would_block)
             }
@@ -348,12 +347,45 @@ pub fn from_inherited(socket: Socket) -> io::Result<Listener> {
 }
 
 /// An accepted connection.
-pub enum Stream {
+///
+/// In bulk mode ([`set_bulk`](Stream::set_bulk)) whole TLS records are held back and go
+/// out together on the next flush: one system call for a 64 KiB chunk of a file instead
+/// of one per 16 KiB record. Anything smaller than a record (handshake messages, alerts,
+/// a last short record) first sends what is held, then goes out at once, so OpenSSL's own
+/// flushes never find anything held.
+pub struct Stream {
+    socket: Transport,
+    /// Only in bulk mode: its memory is needed while a large response goes out.
+    held: Option<Box<Held>>,
+}
+
+enum Transport {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
 
+/// Records held back in bulk mode, and how much of them already went out.
+#[derive(Default)]
+struct Held {
+    bytes: Vec<u8>,
+    sent: usize,
+}
+
+/// A write of at least this size is a whole TLS record (16 KiB of plaintext and more).
+const WHOLE_RECORD: usize = 16 * 1024;
+/// Bulk mode sends what it holds before holding more than this.
+const HOLD_LIMIT: usize = 64 * 1024;
+
 impl Stream {
+    fn new(socket: Transport) -> Stream {
+        Stream { socket, held: None }
+    }
+
+    /// Turns bulk mode on or off. Flush before turning it off: what is still held is lost.
+    pub fn set_bulk(&mut self, on: bool) {
+        self.held = on.then(Box::default);
+    }
+
     /// Ready once the peer sent something (data, end of file or a reset), without taking
     /// it from the socket. A poll function rather than an `async fn`: an idle connection
     /// waits in it, and its state is then just a reference.
@@ -364,12 +396,12 @@ impl Stream {
             socket2::SockRef::from(&fd).peek(&mut byte).map(|_| ())
         };
         loop {
-            let peeked = match self {
-                Stream::Tcp(s) => {
+            let peeked = match &self.socket {
+                Transport::Tcp(s) => {
                     std::task::ready!(s.poll_read_ready(cx))?;
                     s.try_io(Interest::READABLE, || peek(s.as_fd()))
                 }
-                Stream::Unix(s) => {
+                Transport::Unix(s) => {
                     std::task::ready!(s.poll_read_ready(cx))?;
                     s.try_io(Interest::READABLE, || peek(s.as_fd()))
                 }
@@ -383,15 +415,42 @@ impl Stream {
     }
 }
 
+impl Transport {
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+}
+
+impl Stream {
+    /// Sends everything held back; `Pending` until the socket took it all.
+    fn poll_send_held(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(held) = self.held.as_deref_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        while held.sent < held.bytes.len() {
+            match std::task::ready!(self.socket.poll_write(cx, &held.bytes[held.sent..]))? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                n => held.sent += n,
+            }
+        }
+        held.bytes.clear();
+        held.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        match &mut self.get_mut().socket {
+            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -402,23 +461,39 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        let this = self.get_mut();
+        if buf.len() >= WHOLE_RECORD {
+            if let Some(held) = this.held.as_deref() {
+                if held.bytes.len() >= HOLD_LIMIT {
+                    // `Pending` leaves `buf` untaken: OpenSSL offers it again.
+                    std::task::ready!(this.poll_send_held(cx))?;
+                }
+            }
+            if let Some(held) = this.held.as_deref_mut() {
+                held.bytes.extend_from_slice(buf);
+                return Poll::Ready(Ok(buf.len()));
+            }
         }
+        // Anything else goes out in order, behind what is held.
+        std::task::ready!(this.poll_send_held(cx))?;
+        this.socket.poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        let this = self.get_mut();
+        std::task::ready!(this.poll_send_held(cx))?;
+        match &mut this.socket {
+            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Transport::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        let this = self.get_mut();
+        std::task::ready!(this.poll_send_held(cx))?;
+        match &mut this.socket {
+            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

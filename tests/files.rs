@@ -157,6 +157,51 @@ fn a_large_file_arrives_byte_for_byte() {
     assert_eq!(sha256(&copy), sha256(&site.file("big.bin")));
 }
 
+/// Downloads /big.bin twice over one connection with a tiny receive buffer, pausing now
+/// and then: the server's socket fills up and its writes go out in pieces.
+const SLOW_READER: &str = r#"
+import hashlib, socket, ssl, sys, time
+port, ca = int(sys.argv[1]), sys.argv[2]
+raw = socket.socket()
+raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+raw.settimeout(20)
+raw.connect(("127.0.0.1", port))
+tls = ssl.create_default_context(cafile=ca).wrap_socket(raw, server_hostname="localhost")
+for _ in range(2):
+    tls.sendall(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += tls.recv(1)
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    body, reads = bytearray(), 0
+    while len(body) < length:
+        chunk = tls.recv(min(65536, length - len(body)))
+        if not chunk:
+            break
+        body += chunk
+        reads += 1
+        if reads % 16 == 0 and len(body) < 1 << 20:
+            time.sleep(0.02)
+    print(len(body), hashlib.sha256(body).hexdigest())
+"#;
+
+#[test]
+fn a_slow_reader_gets_large_files_byte_for_byte_on_one_connection() {
+    let pki = Pki::ecdsa();
+    let site = Site::new();
+    let server = site.serve(&pki);
+    let port = server.port().to_string();
+    let output = run(&mut python(SLOW_READER, &[&port, &arg(&pki.ca())]));
+    assert_exit(&output, 0);
+    let big = site.file("big.bin");
+    let expected = format!("{} {}", big.len(), hex(sha256(&big)));
+    assert_eq!(
+        text(&output.stdout).lines().collect::<Vec<_>>(),
+        [&expected, &expected]
+    );
+}
+
 #[test]
 fn nothing_outside_the_root_is_reachable_and_errors_have_their_codes() {
     let pki = Pki::ecdsa();

@@ -25,10 +25,6 @@ impl Bytes {
     }
 }
 
-fn hex(digest: [u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The server's peak memory (VmHWM), in KiB.
 fn peak_memory_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

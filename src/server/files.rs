@@ -222,6 +222,8 @@ async fn stream_file(
 ) -> Result<()> {
     let mut buf = vec![0; CHUNK];
     let mut left = len;
+    // Each chunk's records leave in one system call (every send ends with a flush).
+    tls.get_mut().set_bulk(true);
     while left > 0 {
         let want = (left as usize).min(CHUNK);
         let n = file.read(&mut buf[..want]).map_err(|e| file_error(&e))?;
@@ -231,6 +233,7 @@ async fn stream_file(
         send(tls, shared, report, &buf[..n]).await?;
         left -= n as u64;
     }
+    tls.get_mut().set_bulk(false);
     Ok(())
 }
 

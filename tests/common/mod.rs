@@ -59,6 +59,11 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A SHA-256 digest in lowercase hex, as `sha256sum` and Python's hexdigest() print it.
+pub fn hex(digest: [u8; 32]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A CA, server and client certificate made by scripts/gen-certs.sh in a temp dir.
 pub struct Pki {
     pub dir: tempfile::TempDir,
