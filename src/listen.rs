@@ -413,18 +413,7 @@ impl Stream {
             }
         }
     }
-}
 
-impl Transport {
-    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self {
-            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Transport::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-}
-
-impl Stream {
     /// Sends everything held back; `Pending` until the socket took it all.
     fn poll_send_held(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let Some(held) = self.held.as_deref_mut() else {
@@ -439,6 +428,15 @@ impl Stream {
         held.bytes.clear();
         held.sent = 0;
         Poll::Ready(Ok(()))
+    }
+}
+
+impl Transport {
+    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
     }
 }
 
