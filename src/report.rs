@@ -97,9 +97,9 @@ pub fn millis(duration: Duration) -> f64 {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    kind: ConnectionType,
     /// `client` or `server`: which side wrote this report.
-    pub side: &'static str,
+    pub side: Side,
     /// The other end's address.
     pub peer: String,
     /// Server name sent (client) or received (server) in SNI.
@@ -140,15 +140,22 @@ pub struct Report {
     pub error: Option<String>,
 }
 
+/// A report's `"type": "connection"`, as a marker that takes no room in the report.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionType;
+
+impl Serialize for ConnectionType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("connection")
+    }
+}
+
 impl Report {
     /// A report with nothing negotiated yet (e.g. the handshake failed).
     pub fn new(side: Side, peer: String) -> Report {
         Report {
-            kind: "connection",
-            side: match side {
-                Side::Client => "client",
-                Side::Server => "server",
-            },
+            kind: ConnectionType,
+            side,
             peer,
             sni: None,
             version: None,
@@ -217,8 +224,8 @@ impl Report {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let heading = match self.side {
-            "client" => format!("connection to {}", self.peer),
-            _ => format!("connection from {}", self.peer),
+            Side::Client => format!("connection to {}", self.peer),
+            Side::Server => format!("connection from {}", self.peer),
         };
         let _ = writeln!(out, "{heading}");
         fn or_none(value: Option<&str>) -> &str {

@@ -2,12 +2,14 @@
 //! mode's exchange (reply, echo, inspect or files), close_notify, the report and the
 //! metrics.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use log::{debug, info, warn};
 use openssl::ssl::{Ssl, SslVerifyMode};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_openssl::SslStream;
 use tokio_util::sync::CancellationToken;
 
@@ -27,36 +29,45 @@ use crate::tls::{self, Acceptor, Side, verify};
 pub(super) const RECORD_SIZE: usize = 16 * 1024;
 
 /// Serves one connection to its end, then reports it (log line on failure, report, metrics).
-/// `cut` ends it early when the drain timeout passes.
-pub(super) async fn handle(
+/// `cut` ends it early when the drain timeout passes; the permit is given back at the end.
+///
+/// An idle connection's task is this future, so it is kept small: spawned as is (a
+/// wrapping block would hold the arguments a second time), and an `async` block rather
+/// than an `async fn`, which would copy every argument into a second slot.
+#[allow(clippy::manual_async_fn)]
+pub(super) fn handle(
     stream: Stream,
     peer: PeerAddr,
-    shared: &Shared,
-    acceptor: &Acceptor,
+    shared: Arc<Shared>,
+    acceptor: Arc<Acceptor>,
     cut: CancellationToken,
-) {
-    shared.metrics.opened();
-    let mut report = Report::new(Side::Server, peer.to_string());
-    let outcome = tokio::select! {
-        result = serve(stream, shared, acceptor, &mut report) => Some(result),
-        () = cut.cancelled() => None,
-    };
-    let reason = match &outcome {
-        Some(Ok(())) => "ok",
-        Some(Err(e)) => {
-            warn!("{}: {e}", report.peer);
-            report.error = Some(e.to_string());
-            e.label()
-        }
-        None => {
-            warn!("{}: cut at shutdown", report.peer);
-            report.error = Some("cut at shutdown: the drain timeout passed".into());
-            "cut"
-        }
-    };
-    let output = shared.config.output;
-    report.emit(output.json, output.quiet);
-    shared.metrics.closed(&report, reason);
+    permit: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> {
+    async move {
+        shared.metrics.opened();
+        let mut report = Report::new(Side::Server, peer.to_string());
+        let outcome = tokio::select! {
+            result = serve(stream, &shared, &acceptor, &mut report) => Some(result),
+            () = cut.cancelled() => None,
+        };
+        let reason = match &outcome {
+            Some(Ok(())) => "ok",
+            Some(Err(e)) => {
+                warn!("{}: {e}", report.peer);
+                report.error = Some(e.to_string());
+                e.label()
+            }
+            None => {
+                warn!("{}: cut at shutdown", report.peer);
+                report.error = Some("cut at shutdown: the drain timeout passed".into());
+                "cut"
+            }
+        };
+        let output = shared.config.output;
+        report.emit(output.json, output.quiet);
+        shared.metrics.closed(&report, reason);
+        drop(permit);
+    }
 }
 
 async fn serve(

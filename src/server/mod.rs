@@ -433,9 +433,8 @@ async fn accept_loop(listener: Incoming, shared: Arc<Shared>, gates: Gates) {
         let shared = Arc::clone(&shared);
         let acceptor = shared.acceptor();
         let cut = cut_connections.clone();
-        connections.spawn(async move {
-            let _permit = permit;
-            connection::handle(stream, peer, &shared, &acceptor, cut).await;
-        });
+        connections.spawn(connection::handle(
+            stream, peer, shared, acceptor, cut, permit,
+        ));
     }
 }

@@ -5,11 +5,13 @@ use std::io;
 
 use openssl::error::ErrorStack;
 use openssl::ssl::{self, ErrorCode};
+use serde::Serialize;
 
 use crate::error::{Error, Phase};
 
 /// Which end of the connection we are: the same failure reads differently on each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
     Client,
     Server,
