@@ -108,31 +108,34 @@ fn is_reset(err: &std::io::Error) -> bool {
 /// Reads once, appending at most `chunk` bytes to `buf`. While `buf` has no memory yet,
 /// first waits for the peer without it, so that an idle connection holds no read buffer.
 /// Bounded by `limit` overall.
-pub async fn read_appending(
+#[allow(clippy::manual_async_fn)] // an idle connection waits in here: an `async fn` would hold its arguments twice
+pub fn read_appending(
     stream: &mut SslStream<Stream>,
     buf: &mut Vec<u8>,
     chunk: usize,
     limit: Duration,
     side: Side,
-) -> Result<Read> {
-    let deadline = Instant::now() + limit;
-    if buf.capacity() == 0 {
-        wait_readable(stream, limit).await?;
+) -> impl Future<Output = Result<Read>> {
+    async move {
+        let deadline = Instant::now() + limit;
+        if buf.capacity() == 0 {
+            wait_readable(stream, limit).await?;
+        }
+        let start = buf.len();
+        buf.resize(start + chunk, 0);
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = match read(stream, &mut buf[start..], left, side).await {
+            // Name the limit the user set, not what was left of it.
+            Err(Error::Timeout { phase, .. }) => Err(Error::Timeout { phase, limit }),
+            other => other,
+        };
+        let received = match result {
+            Ok(Read::Data(n)) => n,
+            _ => 0,
+        };
+        buf.truncate(start + received);
+        result
     }
-    let start = buf.len();
-    buf.resize(start + chunk, 0);
-    let left = deadline.saturating_duration_since(Instant::now());
-    let result = match read(stream, &mut buf[start..], left, side).await {
-        // Name the limit the user set, not what was left of it.
-        Err(Error::Timeout { phase, .. }) => Err(Error::Timeout { phase, limit }),
-        other => other,
-    };
-    let received = match result {
-        Ok(Read::Data(n)) => n,
-        _ => 0,
-    };
-    buf.truncate(start + received);
-    result
 }
 
 /// Waits at most `limit` until the peer sends something, without holding a buffer: an

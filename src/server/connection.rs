@@ -70,100 +70,103 @@ pub(super) fn handle(
     }
 }
 
-async fn serve(
+#[allow(clippy::manual_async_fn)] // see `handle`: an idle connection waits in here
+fn serve(
     mut stream: Stream,
     shared: &Shared,
     acceptor: &Acceptor,
     report: &mut Report,
-) -> Result<()> {
-    let config = &shared.config;
-    let timeouts = &config.timeouts;
-    let output = config.output;
-    if config.proxy_protocol {
-        // Boxed: only connections through a proxy need its state.
-        let header = conn::within(
-            Phase::Handshake,
-            timeouts.handshake,
-            Box::pin(proxy::read(&mut stream)),
-        )
-        .await?
-        .map_err(|reason| Error::Handshake {
-            reason: format!("bad PROXY protocol header: {reason}"),
-            hint: Some(
-                "this port takes connections only through the proxy (--proxy-protocol)".into(),
-            ),
-            source: None,
-        })?;
-        if let proxy::Header::Proxied { source, .. } = header {
-            debug!("{}: PROXY header says the client is {source}", report.peer);
-            report.peer = source.to_string();
-        }
-    }
-
-    let trace = output.trace.then_some(output.json);
-    let observer = if config.mode == Mode::Inspect {
-        Observer::keeping_client_hello(report.peer.clone(), trace)
-    } else {
-        Observer::new(Side::Server, report.peer.clone(), trace)
-    };
-    let mut ssl = Ssl::new(&acceptor.context)?;
-    observer.attach(&mut ssl)?;
-    if let Some(auth) = &config.client_auth {
-        let mut mode = SslVerifyMode::PEER;
-        if auth.required {
-            mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
-        }
-        let observer = Arc::clone(&observer);
-        ssl.set_verify_callback(mode, move |preverified, ctx| {
-            if !preverified {
-                observer.record_verify_failure(ctx);
+) -> impl Future<Output = Result<()>> {
+    async move {
+        let config = &shared.config;
+        let timeouts = &config.timeouts;
+        let output = config.output;
+        if config.proxy_protocol {
+            // Boxed: only connections through a proxy need its state.
+            let header = conn::within(
+                Phase::Handshake,
+                timeouts.handshake,
+                Box::pin(proxy::read(&mut stream)),
+            )
+            .await?
+            .map_err(|reason| Error::Handshake {
+                reason: format!("bad PROXY protocol header: {reason}"),
+                hint: Some(
+                    "this port takes connections only through the proxy (--proxy-protocol)".into(),
+                ),
+                source: None,
+            })?;
+            if let proxy::Header::Proxied { source, .. } = header {
+                debug!("{}: PROXY header says the client is {source}", report.peer);
+                report.peer = source.to_string();
             }
-            preverified
-        });
-    }
-    let mut tls = SslStream::new(ssl, stream)?;
-    let started = Instant::now();
-    let handshake = Pin::new(&mut tls).accept();
-    if let Err(e) = conn::within(Phase::Handshake, timeouts.handshake, handshake).await? {
-        return Err(match observer.verify_failure() {
-            Some(failure) => verify::client_rejection(&failure),
-            None => tls::handshake_failure(e, Side::Server, observer.clues()),
-        });
-    }
-    let handshake_done = Instant::now();
-    report.timings_ms.handshake = millis(handshake_done - started);
-    report.negotiated(tls.ssl(), Side::Server, config.client_auth.is_some());
-    report.certificate = acceptor.certificate_of(tls.ssl().ssl_context()).cloned();
-    report.client_hello = observer
-        .client_hello()
-        .and_then(|raw| inspect::parse(&raw).ok())
-        .map(|hello| Box::new(hello.describe()));
-    if !output.json && !output.quiet {
-        let _ = report::connected(&report.peer);
-    }
+        }
 
-    let exchanged = match config.mode {
-        Mode::Reply => reply(&mut tls, shared, report, handshake_done).await?,
-        Mode::Echo => echo(&mut tls, shared, report, handshake_done).await?,
-        Mode::Inspect => Box::pin(inspect(&mut tls, shared, report, handshake_done)).await?,
-        Mode::Files => files::serve(&mut tls, shared, report, handshake_done).await?,
-    };
-    if !exchanged {
-        report.closed = Some("no close_notify");
-        return Ok(());
-    }
-    report.closed = Some(
-        match conn::close(&mut tls, timeouts.close, Side::Server).await {
-            Ok(true) => "close_notify",
-            Ok(false) => "no close_notify",
-            // What we had to send is out: a peer that vanishes now has lost nothing.
-            Err(e) => {
-                debug!("{}: {e}", report.peer);
-                "no close_notify"
+        let trace = output.trace.then_some(output.json);
+        let observer = if config.mode == Mode::Inspect {
+            Observer::keeping_client_hello(report.peer.clone(), trace)
+        } else {
+            Observer::new(Side::Server, report.peer.clone(), trace)
+        };
+        let mut ssl = Ssl::new(&acceptor.context)?;
+        observer.attach(&mut ssl)?;
+        if let Some(auth) = &config.client_auth {
+            let mut mode = SslVerifyMode::PEER;
+            if auth.required {
+                mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
             }
-        },
-    );
-    Ok(())
+            let observer = Arc::clone(&observer);
+            ssl.set_verify_callback(mode, move |preverified, ctx| {
+                if !preverified {
+                    observer.record_verify_failure(ctx);
+                }
+                preverified
+            });
+        }
+        let mut tls = SslStream::new(ssl, stream)?;
+        let started = Instant::now();
+        let handshake = Pin::new(&mut tls).accept();
+        if let Err(e) = conn::within(Phase::Handshake, timeouts.handshake, handshake).await? {
+            return Err(match observer.verify_failure() {
+                Some(failure) => verify::client_rejection(&failure),
+                None => tls::handshake_failure(e, Side::Server, observer.clues()),
+            });
+        }
+        let handshake_done = Instant::now();
+        report.timings_ms.handshake = millis(handshake_done - started);
+        report.negotiated(tls.ssl(), Side::Server, config.client_auth.is_some());
+        report.certificate = acceptor.certificate_of(tls.ssl().ssl_context()).cloned();
+        report.client_hello = observer
+            .client_hello()
+            .and_then(|raw| inspect::parse(&raw).ok())
+            .map(|hello| Box::new(hello.describe()));
+        if !output.json && !output.quiet {
+            let _ = report::connected(&report.peer);
+        }
+
+        let exchanged = match config.mode {
+            Mode::Reply => reply(&mut tls, shared, report, handshake_done).await?,
+            Mode::Echo => echo(&mut tls, shared, report, handshake_done).await?,
+            Mode::Inspect => Box::pin(inspect(&mut tls, shared, report, handshake_done)).await?,
+            Mode::Files => files::serve(&mut tls, shared, report, handshake_done).await?,
+        };
+        if !exchanged {
+            report.closed = Some("no close_notify");
+            return Ok(());
+        }
+        report.closed = Some(
+            match conn::close(&mut tls, timeouts.close, Side::Server).await {
+                Ok(true) => "close_notify",
+                Ok(false) => "no close_notify",
+                // What we had to send is out: a peer that vanishes now has lost nothing.
+                Err(e) => {
+                    debug!("{}: {e}", report.peer);
+                    "no close_notify"
+                }
+            },
+        );
+        Ok(())
+    }
 }
 
 pub(super) type Tls = SslStream<Stream>;
@@ -177,82 +180,89 @@ pub(super) fn first_byte(report: &mut Report, handshake_done: Instant) {
 
 /// The seed's exchange: one message in, the reply out. Returns false when the client
 /// disconnected without close_notify (nothing left to close).
-async fn reply(
+#[allow(clippy::manual_async_fn)] // an idle connection waits in here: see `handle`
+fn reply(
     tls: &mut Tls,
     shared: &Shared,
     report: &mut Report,
     handshake_done: Instant,
-) -> Result<bool> {
-    let config = &shared.config;
-    let timeouts = &config.timeouts;
-    let quiet = config.output.quiet;
-    let mut message = Vec::new();
-    let read = conn::read_appending(
-        tls,
-        &mut message,
-        config.max_message,
-        timeouts.read,
-        Side::Server,
-    );
-    match read.await? {
-        Read::Data(n) => {
-            first_byte(report, handshake_done);
-            if tls.ssl().pending() > 0 {
-                warn!(
-                    "{}: message longer than --max-message {} bytes: the rest is discarded",
-                    report.peer, config.max_message
-                );
+) -> impl Future<Output = Result<bool>> {
+    async move {
+        let config = &shared.config;
+        let timeouts = &config.timeouts;
+        let quiet = config.output.quiet;
+        let mut message = Vec::new();
+        let read = conn::read_appending(
+            tls,
+            &mut message,
+            config.max_message,
+            timeouts.read,
+            Side::Server,
+        );
+        match read.await? {
+            Read::Data(n) => {
+                first_byte(report, handshake_done);
+                if tls.ssl().pending() > 0 {
+                    warn!(
+                        "{}: message longer than --max-message {} bytes: the rest is discarded",
+                        report.peer, config.max_message
+                    );
+                }
+                report.bytes_received += n as u64;
+                report.received = Some(String::from_utf8_lossy(&message[..n]).into_owned());
+                if !config.output.json {
+                    let _ = report::received(&message[..n]);
+                }
+                conn::write_all(tls, &config.reply, timeouts.write, Side::Server).await?;
+                report.bytes_sent += config.reply.len() as u64;
+                report.sent = Some(String::from_utf8_lossy(&config.reply).into_owned());
+                Ok(true)
             }
-            report.bytes_received += n as u64;
-            report.received = Some(String::from_utf8_lossy(&message[..n]).into_owned());
-            if !config.output.json {
-                let _ = report::received(&message[..n]);
+            Read::Closed => {
+                if !quiet {
+                    info!(
+                        "{}: closed the connection without sending a message",
+                        report.peer
+                    );
+                }
+                Ok(true)
             }
-            conn::write_all(tls, &config.reply, timeouts.write, Side::Server).await?;
-            report.bytes_sent += config.reply.len() as u64;
-            report.sent = Some(String::from_utf8_lossy(&config.reply).into_owned());
-            Ok(true)
-        }
-        Read::Closed => {
-            if !quiet {
-                info!(
-                    "{}: closed the connection without sending a message",
-                    report.peer
-                );
+            Read::Truncated => {
+                if !quiet {
+                    info!("{}: disconnected without sending a message", report.peer);
+                }
+                Ok(false)
             }
-            Ok(true)
-        }
-        Read::Truncated => {
-            if !quiet {
-                info!("{}: disconnected without sending a message", report.peer);
-            }
-            Ok(false)
         }
     }
 }
 
 /// Everything the client sends comes back, until it closes (close_notify) or stays idle
 /// for the read timeout. Memory stays at one record-sized buffer, whatever the volume.
-async fn echo(
+#[allow(clippy::manual_async_fn)] // an idle connection waits in here: see `handle`
+fn echo(
     tls: &mut Tls,
     shared: &Shared,
     report: &mut Report,
     handshake_done: Instant,
-) -> Result<bool> {
-    let timeouts = &shared.config.timeouts;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        let read = conn::read_appending(tls, &mut buf, RECORD_SIZE, timeouts.read, Side::Server);
-        match read.await? {
-            Read::Data(n) => {
-                first_byte(report, handshake_done);
-                report.bytes_received += n as u64;
-                conn::write_all(tls, &buf, timeouts.write, Side::Server).await?;
-                report.bytes_sent += n as u64;
+) -> impl Future<Output = Result<bool>> {
+    async move {
+        let timeouts = &shared.config.timeouts;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let read =
+                conn::read_appending(tls, &mut buf, RECORD_SIZE, timeouts.read, Side::Server);
+            match read.await? {
+                Read::Data(n) => {
+                    first_byte(report, handshake_done);
+                    report.bytes_received += n as u64;
+                    conn::write_all(tls, &buf, timeouts.write, Side::Server).await?;
+                    report.bytes_sent += n as u64;
+                }
+                Read::Closed => return Ok(true),
+                Read::Truncated => return Ok(false),
             }
-            Read::Closed => return Ok(true),
-            Read::Truncated => return Ok(false),
         }
     }
 }

@@ -25,58 +25,61 @@ const CHUNK: usize = 4 * RECORD_SIZE;
 
 /// Answers requests until the client closes, asks to close, or stays idle for the read
 /// timeout. Returns false when the client disconnected without close_notify.
-pub(super) async fn serve(
+#[allow(clippy::manual_async_fn)] // an idle connection waits in here: see `connection::handle`
+pub(super) fn serve(
     tls: &mut Tls,
     shared: &Shared,
     report: &mut Report,
     handshake_done: Instant,
-) -> Result<bool> {
-    let config = &shared.config;
-    let timeouts = &config.timeouts;
-    let Some(root) = &shared.root else {
-        return Err(Error::Internal("files mode without a root".into()));
-    };
-    // Bytes received and not yet answered: empty (and without memory) while idle.
-    let mut pending = Vec::new();
-    loop {
-        // The whole head must arrive within the read timeout, however slowly it trickles.
-        let started = Instant::now();
-        let (request, length) = loop {
-            if !pending.is_empty() {
-                if !http::looks_like_http(&pending) {
-                    Box::pin(refuse(tls, shared, report, 400, "not an HTTP request")).await?;
-                    return Ok(true);
-                }
-                match http::parse_head(&pending) {
-                    Head::Complete { request, length } => break (request, length),
-                    Head::Invalid(reason) => {
-                        debug!("{}: bad request: {reason}", report.peer);
-                        Box::pin(refuse(tls, shared, report, 400, "malformed request")).await?;
+) -> impl Future<Output = Result<bool>> {
+    async move {
+        let config = &shared.config;
+        let timeouts = &config.timeouts;
+        let Some(root) = &shared.root else {
+            return Err(Error::Internal("files mode without a root".into()));
+        };
+        // Bytes received and not yet answered: empty (and without memory) while idle.
+        let mut pending = Vec::new();
+        loop {
+            // The whole head must arrive within the read timeout, however slowly it trickles.
+            let started = Instant::now();
+            let (request, length) = loop {
+                if !pending.is_empty() {
+                    if !http::looks_like_http(&pending) {
+                        Box::pin(refuse(tls, shared, report, 400, "not an HTTP request")).await?;
                         return Ok(true);
                     }
-                    Head::Incomplete => {}
+                    match http::parse_head(&pending) {
+                        Head::Complete { request, length } => break (request, length),
+                        Head::Invalid(reason) => {
+                            debug!("{}: bad request: {reason}", report.peer);
+                            Box::pin(refuse(tls, shared, report, 400, "malformed request")).await?;
+                            return Ok(true);
+                        }
+                        Head::Incomplete => {}
+                    }
                 }
-            }
-            let left = timeouts.read.saturating_sub(started.elapsed());
-            let read = conn::read_appending(tls, &mut pending, 4096, left, Side::Server);
-            match read.await? {
-                Read::Data(n) => {
-                    first_byte(report, handshake_done);
-                    report.bytes_received += n as u64;
+                let left = timeouts.read.saturating_sub(started.elapsed());
+                let read = conn::read_appending(tls, &mut pending, 4096, left, Side::Server);
+                match read.await? {
+                    Read::Data(n) => {
+                        first_byte(report, handshake_done);
+                        report.bytes_received += n as u64;
+                    }
+                    Read::Closed => return Ok(true),
+                    Read::Truncated => return Ok(false),
                 }
-                Read::Closed => return Ok(true),
-                Read::Truncated => return Ok(false),
+            };
+            pending.drain(..length);
+            // Boxed: its state is only needed while answering, not while idle.
+            let keep_alive = Box::pin(answer(tls, shared, report, &request, root)).await?;
+            if !keep_alive {
+                return Ok(true);
             }
-        };
-        pending.drain(..length);
-        // Boxed: its state is only needed while answering, not while idle.
-        let keep_alive = Box::pin(answer(tls, shared, report, &request, root)).await?;
-        if !keep_alive {
-            return Ok(true);
-        }
-        if pending.is_empty() {
-            // Idle until the next request: give the memory back.
-            pending = Vec::new();
+            if pending.is_empty() {
+                // Idle until the next request: give the memory back.
+                pending = Vec::new();
+            }
         }
     }
 }
