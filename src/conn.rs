@@ -108,7 +108,7 @@ fn is_reset(err: &std::io::Error) -> bool {
 /// Reads once, appending at most `chunk` bytes to `buf`. While `buf` has no memory yet,
 /// first waits for the peer without it, so that an idle connection holds no read buffer.
 /// Bounded by `limit` overall.
-#[allow(clippy::manual_async_fn)] // an idle connection waits in here: an `async fn` would hold its arguments twice
+#[allow(clippy::manual_async_fn)] // an idle connection waits in here: see `server::connection::handle`
 pub fn read_appending(
     stream: &mut SslStream<Stream>,
     buf: &mut Vec<u8>,

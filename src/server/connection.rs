@@ -70,7 +70,7 @@ pub(super) fn handle(
     }
 }
 
-#[allow(clippy::manual_async_fn)] // see `handle`: an idle connection waits in here
+#[allow(clippy::manual_async_fn)] // an idle connection waits in here: see `handle`
 fn serve(
     mut stream: Stream,
     shared: &Shared,
