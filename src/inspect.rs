@@ -14,7 +14,7 @@ use openssl::sha::sha256;
 use serde::Serialize;
 
 use crate::http::Request;
-use crate::report::Report;
+use crate::report::{Report, or_dash};
 use crate::tls::probe;
 
 /// A ClientHello, as numbers.
@@ -521,21 +521,16 @@ pub fn html(report: &Report, request: &Request) -> String {
          <h1>Your TLS connection to tlscat</h1>"
     );
     let _ = write!(page, "<h2>Negotiated</h2><table>");
-    let or_dash = |v: Option<&str>| v.unwrap_or("-").to_string();
-    row(&mut page, "protocol", &or_dash(report.version));
-    row(&mut page, "cipher suite", &or_dash(report.cipher));
+    row(&mut page, "protocol", or_dash(report.version));
+    row(&mut page, "cipher suite", or_dash(report.cipher));
     row(
         &mut page,
         "key exchange group",
-        &or_dash(report.group.as_deref()),
+        or_dash(report.group.as_deref()),
     );
-    row(
-        &mut page,
-        "signature",
-        &or_dash(report.signature.as_deref()),
-    );
-    row(&mut page, "ALPN", &or_dash(report.alpn.as_deref()));
-    row(&mut page, "SNI", &or_dash(report.sni.as_deref()));
+    row(&mut page, "signature", or_dash(report.signature.as_deref()));
+    row(&mut page, "ALPN", or_dash(report.alpn.as_deref()));
+    row(&mut page, "SNI", or_dash(report.sni.as_deref()));
     row(
         &mut page,
         "session",

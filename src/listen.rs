@@ -145,42 +145,29 @@ impl Ready<'_> {
     /// Accepts the waiting client; `None` when there was none after all (another thread
     /// sharing the socket took it).
     pub fn accept(self) -> io::Result<Option<(Stream, PeerAddr)>> {
-        let (accepted, guard_cleared) = match self {
+        match self {
             Ready::Tcp(mut guard) => {
-                let accepted = accept_nonblocking(guard.get_ref().get_ref());
-                let would_block = is_would_block(&accepted);
-                if would_block {
-                    guard.clear_ready();
-                }
-                let accepted = accepted.and_then(|(socket, peer)| {
-                    let peer = peer.as_socket().ok_or_else(|| {
-                        io::Error::new(io::ErrorKind::InvalidData, "not an IP peer address")
-                    })?;
-                    // Replies go out in small writes: do not let Nagle hold them back.
-                    socket.set_tcp_nodelay(true)?;
-                    let stream = TcpStream::from_std(socket.into())?;
-                    Ok((Stream::new(Transport::Tcp(stream)), PeerAddr::Tcp(peer)))
-                });
-                (accepted, would_block)
+                let Some((socket, peer)) = accept_on(&mut guard)? else {
+                    return Ok(None);
+                };
+                let peer = peer.as_socket().ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "not an IP peer address")
+                })?;
+                // Replies go out in small writes: do not let Nagle hold them back.
+                socket.set_tcp_nodelay(true)?;
+                let stream = TcpStream::from_std(socket.into())?;
+                Ok(Some((
+                    Stream::new(Transport::Tcp(stream)),
+                    PeerAddr::Tcp(peer),
+                )))
             }
             Ready::Unix { mut guard, path } => {
-                let accepted = accept_nonblocking(guard.get_ref().get_ref());
-                let would_block = is_would_block(&accepted);
-                if would_block {
-                    guard.clear_ready();
-                }
-                let accepted = accepted.and_then(|(socket, _)| {
-                    let stream = UnixStream::from_std(socket.into())?;
-                    let stream = Stream::new(Transport::Unix(stream));
-                    Ok((stream, PeerAddr::Unix(path.to_string())))
-                });
-                (accepted, would_block)
+                let Some((socket, _)) = accept_on(&mut guard)? else {
+                    return Ok(None);
+                };
+                let stream = Stream::new(Transport::Unix(UnixStream::from_std(socket.into())?));
+                Ok(Some((stream, PeerAddr::Unix(path.to_string()))))
             }
-        };
-        match accepted {
-            Ok(accepted) => Ok(Some(accepted)),
-            Err(_) if guard_cleared => Ok(None),
-            Err(e) => Err(e),
         }
     }
 }
@@ -196,13 +183,19 @@ impl Drop for Listener {
     }
 }
 
-/// Accepts a client as a non-blocking, close-on-exec socket in one system call.
-fn accept_nonblocking(listener: &impl AsFd) -> io::Result<(Socket, socket2::SockAddr)> {
-    socket2::SockRef::from(listener).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-}
-
-fn is_would_block<T>(result: &io::Result<T>) -> bool {
-    matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+/// Accepts a client as a non-blocking, close-on-exec socket in one system call; `None`
+/// (and the readiness cleared) when nobody was waiting after all.
+fn accept_on<T: AsFd + std::os::fd::AsRawFd>(
+    guard: &mut AsyncFdReadyGuard<'_, T>,
+) -> io::Result<Option<(Socket, socket2::SockAddr)>> {
+    let listener = socket2::SockRef::from(guard.get_ref().get_ref());
+    match listener.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            guard.clear_ready();
+            Ok(None)
+        }
+        accepted => accepted.map(Some),
+    }
 }
 
 fn unix_path(listener: &std::os::unix::net::UnixListener) -> String {

@@ -140,6 +140,11 @@ pub struct Report {
     pub error: Option<String>,
 }
 
+/// A value, or `-` when there is none (in the text report and the inspect page).
+pub fn or_dash(value: Option<&str>) -> &str {
+    value.unwrap_or("-")
+}
+
 /// A report's `"type": "connection"`, as a marker that takes no room in the report.
 #[derive(Debug, Clone, Copy)]
 struct ConnectionType;
@@ -228,16 +233,13 @@ impl Report {
             Side::Server => format!("connection from {}", self.peer),
         };
         let _ = writeln!(out, "{heading}");
-        fn or_none(value: Option<&str>) -> &str {
-            value.unwrap_or("-")
-        }
         if let Some(version) = self.version {
             let _ = writeln!(
                 out,
                 "  protocol   {version}, {}, group {}, signature {}",
-                or_none(self.cipher),
-                or_none(self.group.as_deref()),
-                or_none(self.signature.as_deref())
+                or_dash(self.cipher),
+                or_dash(self.group.as_deref()),
+                or_dash(self.signature.as_deref())
             );
             let _ = writeln!(
                 out,
@@ -247,8 +249,8 @@ impl Report {
                 } else {
                     "full handshake"
                 },
-                or_none(self.alpn.as_deref()),
-                or_none(self.sni.as_deref())
+                or_dash(self.alpn.as_deref()),
+                or_dash(self.sni.as_deref())
             );
             let verdict = if self.verified { "yes" } else { "no" };
             let _ = writeln!(out, "  verified   {verdict} ({})", self.verify_result);

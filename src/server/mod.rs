@@ -398,25 +398,22 @@ async fn accept_loop(listener: Incoming, shared: Arc<Shared>, gates: Gates) {
             () = stop_accepting.cancelled() => return,
             ready = listener.ready() => ready,
         };
-        let permit = match ready {
-            Ok(_) => tokio::select! {
-                () = stop_accepting.cancelled() => return,
-                permit = Arc::clone(&permits).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => return, // the semaphore is never closed
-                },
-            },
-            Err(e) => {
-                warn!(
-                    "waiting for clients failed: {e}; retrying in {}",
-                    seconds(backoff)
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
-                continue;
+        let accepted = match ready {
+            Ok(ready) => {
+                let permit = tokio::select! {
+                    () = stop_accepting.cancelled() => return,
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => return, // the semaphore is never closed
+                    },
+                };
+                ready
+                    .accept()
+                    .map(|client| client.map(|client| (client, permit)))
             }
+            Err(e) => Err(e),
         };
-        let (stream, peer) = match ready.and_then(listen::Ready::accept) {
+        let ((stream, peer), permit) = match accepted {
             Ok(Some(accepted)) => {
                 backoff = Duration::from_millis(10);
                 accepted
