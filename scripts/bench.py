@@ -9,7 +9,12 @@ and its direct children, as for nginx's workers).
 
 Environment: BENCH_SECONDS (per handshake measurement, default 4), BENCH_REPS (3),
 BENCH_CONCURRENCY (load generator connections, default 4), TLSCAT (the binary),
-BENCH_ONLY (comma-separated sections: handshakes,bulk,idle,drain,client; default all).
+BENCH_ONLY (comma-separated sections: handshakes,bulk,idle,client,drain,floor; default
+all).
+
+The floor section also runs examples/floor.rs: the smallest server on tlscat's design
+(tokio) and on nginx's (an epoll event loop), to tell the cost of the design from the cost
+of tlscat's own work.
 """
 
 import json
@@ -28,6 +33,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TLSCAT = os.environ.get("TLSCAT", os.path.join(HERE, "..", "target", "release", "tlscat"))
+FLOOR = os.path.join(os.path.dirname(TLSCAT), "examples", "floor")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
@@ -326,6 +332,41 @@ def client(servers, certs, table):
                   {"tlscat": median(mine), "s_time": median(theirs)}, "lower"))
 
 
+def floor(servers, certs, table):
+    """Server CPU per handshake of tlscat, the two floor servers and nginx, interleaved."""
+    cert, key = f"{certs}/ec/server.crt", f"{certs}/ec/server.key"
+    for design in ("tokio", "epoll"):
+        port = free_port()
+        servers[(f"floor-{design}", "ec")] = Server(
+            f"floor-{design}", "ec", [FLOOR, design, f"127.0.0.1:{port}", cert, key], port)
+    names = ["tlscat", "floor-tokio", "floor-epoll", "nginx"]
+    # TLS 1.2: both servers negotiate the same suite there (see the README).
+    for resume in (False, True):
+        label = f"server CPU us per {'resumed' if resume else 'full'} handshake, TLS 1.2, ECDSA"
+        per = {name: [] for name in names}
+        for rep in range(REPS):
+            for name in names:
+                extra = ["--tls1.2"] + (["--resume"] if resume else [])
+                result, cpu = bench(servers[(name, "ec")], certs, extra)
+                ok, failed = result["connections"]["ok"], result["connections"]["failed"]
+                if not ok:
+                    sys.exit(f"bench: {name} served no connection: {result['errors']}")
+                if failed:
+                    log(f"{name} {label}: {failed} failed: {result['errors']}")
+                per[name].append(cpu * 1e6 / ok)
+        table.append((label, {name: median(v) for name, v in per.items()}))
+
+
+def show_floor(table):
+    print("| measurement | tlscat | floor: tokio | floor: epoll | nginx | tlscat / tokio floor "
+          "| tokio floor / nginx | epoll floor / nginx |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, v in table:
+        print(f"| {label} | {v['tlscat']:.0f} | {v['floor-tokio']:.0f} | {v['floor-epoll']:.0f} "
+              f"| {v['nginx']:.0f} | {v['tlscat'] / v['floor-tokio']:.2f} "
+              f"| {v['floor-tokio'] / v['nginx']:.2f} | {v['floor-epoll'] / v['nginx']:.2f} |")
+
+
 def show(table):
     print("| measurement | tlscat | nginx | openssl s_server | tlscat / nginx |")
     print("|---|---:|---:|---:|---:|")
@@ -376,7 +417,15 @@ def main():
             client(servers, certs, table)
         if section("drain"):
             drain(servers, certs, table)
-        show(table)
+        floors = []
+        if section("floor"):
+            floor(servers, certs, floors)
+        if table:
+            show(table)
+        if table and floors:
+            print()
+        if floors:
+            show_floor(floors)
     finally:
         for server in servers.values():
             server.stop()

@@ -2,7 +2,8 @@
 # tlscat against nginx and `openssl s_server` on this machine, side by side: server CPU
 # per full and resumed handshake (TLS 1.2 and 1.3, ECDSA and RSA), handshakes/s, a 1 GiB
 # download, idle memory per connection, memory after 8,000 idle connections, and the
-# load generator's own CPU against `openssl s_time`. Prints one Markdown table.
+# load generator's own CPU against `openssl s_time`; then the same handshakes on the
+# smallest server of tlscat's design and of nginx's (examples/floor.rs). Prints Markdown tables.
 #
 # Loopback only; every server it starts is killed on exit. About 7 minutes with the
 # defaults (BENCH_SECONDS=4 per measurement, BENCH_REPS=3); see scripts/bench.py for the
@@ -25,5 +26,5 @@ need openssl openssl
 need curl curl
 need python3 python3
 
-cargo build --release --quiet
+cargo build --release --quiet --bin tlscat --example floor
 exec python3 scripts/bench.py

@@ -4,8 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use bytes::BufMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_openssl::SslStream;
 
@@ -79,7 +80,13 @@ pub async fn read<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    match within(Phase::Read, limit, stream.read(buf)).await? {
+    let result = within(Phase::Read, limit, stream.read(buf)).await?;
+    outcome(result, stream, side)
+}
+
+/// What a read's result means: data, the peer's close (clean or not), or a failure.
+fn outcome<S>(result: std::io::Result<usize>, stream: &SslStream<S>, side: Side) -> Result<Read> {
+    match result {
         Ok(0) if tls::received_close_notify(stream.ssl()) => Ok(Read::Closed),
         Ok(0) => Ok(Read::Truncated),
         Ok(n) => {
@@ -105,9 +112,9 @@ fn is_reset(err: &std::io::Error) -> bool {
     )
 }
 
-/// Reads once, appending at most `chunk` bytes to `buf`. While `buf` has no memory yet,
-/// first waits for the peer without it, so that an idle connection holds no read buffer.
-/// Bounded by `limit` overall.
+/// Reads once, appending at most `chunk` bytes to `buf`, within `limit`. While `buf` has
+/// no memory, it gets some only once the socket is readable, and gives it back if the read
+/// still has to wait: an idle connection holds no read buffer.
 #[allow(clippy::manual_async_fn)] // an idle connection waits in here: see `server::connection::handle`
 pub fn read_appending(
     stream: &mut SslStream<Stream>,
@@ -117,68 +124,65 @@ pub fn read_appending(
     side: Side,
 ) -> impl Future<Output = Result<Read>> {
     async move {
-        let deadline = Instant::now() + limit;
-        if buf.capacity() == 0 {
-            wait_readable(stream, limit).await?;
-        }
-        let start = buf.len();
-        buf.resize(start + chunk, 0);
-        let left = deadline.saturating_duration_since(Instant::now());
-        let result = match read(stream, &mut buf[start..], left, side).await {
-            // Name the limit the user set, not what was left of it.
-            Err(Error::Timeout { phase, .. }) => Err(Error::Timeout { phase, limit }),
-            other => other,
-        };
-        let received = match result {
-            Ok(Read::Data(n)) => n,
-            _ => 0,
-        };
-        buf.truncate(start + received);
-        result
+        let read = std::future::poll_fn(|cx| poll_append(stream, buf, chunk, cx));
+        let result = within(Phase::Read, limit, read).await?;
+        outcome(result, stream, side)
     }
 }
 
-/// Waits at most `limit` until the peer sends something, without holding a buffer: an
-/// idle connection then costs no read buffer. Returns at once when OpenSSL already holds
-/// bytes from the peer.
-async fn wait_readable(stream: &SslStream<Stream>, limit: Duration) -> Result<()> {
-    if stream.ssl().pending() > 0 || tls::has_pending(stream.ssl()) {
-        return Ok(());
+/// One attempt of [`read_appending`]. The bytes land in `buf`'s spare room, not zeroed
+/// first.
+fn poll_append(
+    stream: &mut SslStream<Stream>,
+    buf: &mut Vec<u8>,
+    chunk: usize,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<usize>> {
+    let idle = buf.capacity() == 0;
+    if idle && stream.ssl().pending() == 0 && !tls::has_pending(stream.ssl()) {
+        std::task::ready!(stream.get_ref().poll_read_ready(cx))?;
     }
-    // A failure shows again, with its real cause, on the read that follows.
-    let readable = std::future::poll_fn(|cx| stream.get_ref().poll_readable(cx));
-    let _ = within(Phase::Read, limit, readable).await?;
-    Ok(())
+    buf.reserve(chunk);
+    let mut room = (&mut *buf).limit(chunk);
+    let polled = std::pin::pin!(stream.read_buf(&mut room)).poll(cx);
+    if idle && buf.is_empty() {
+        // Nothing came (the readiness was stale, or the peer closed): no buffer kept.
+        *buf = Vec::new();
+    }
+    polled
 }
 
 /// Writes all of `data` and flushes it, within `limit`.
-pub async fn write_all<S>(
+#[allow(clippy::manual_async_fn)] // an `async fn` would hold every argument twice
+pub fn write_all<S>(
     stream: &mut SslStream<S>,
     data: &[u8],
     limit: Duration,
     side: Side,
-) -> Result<()>
+) -> impl Future<Output = Result<()>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let written = within(Phase::Write, limit, async {
-        stream.write_all(data).await?;
-        stream.flush().await
-    })
-    .await?;
-    if let Err(e) = written {
-        let failure = tls::io_failure(e, Phase::Write, side);
-        return Err(match failure {
-            Error::Verify { .. } => failure,
-            other => Box::pin(peer_alert(stream, limit, side))
-                .await
-                .unwrap_or(other),
-        });
+    async move {
+        let written = within(Phase::Write, limit, async {
+            stream.write_all(data).await?;
+            stream.flush().await
+        })
+        .await?;
+        if let Err(e) = written {
+            let failure = tls::io_failure(e, Phase::Write, side);
+            return Err(match failure {
+                Error::Verify { .. } => failure,
+                other => Box::pin(peer_alert(stream, limit, side))
+                    .await
+                    .unwrap_or(other),
+            });
+        }
+        if let Some(observer) = Observer::of(stream.ssl()) {
+            observer.application_data(Direction::Sent, data.len());
+        }
+        Ok(())
     }
-    if let Some(observer) = Observer::of(stream.ssl()) {
-        observer.application_data(Direction::Sent, data.len());
-    }
-    Ok(())
 }
 
 /// After a reset on write, the peer's reason may already be waiting to be read: in TLS 1.3

@@ -379,31 +379,12 @@ impl Stream {
         self.held = on.then(Box::default);
     }
 
-    /// Ready once the peer sent something (data, end of file or a reset), without taking
-    /// it from the socket. A poll function rather than an `async fn`: an idle connection
-    /// waits in it, and its state is then just a reference.
-    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Readiness may be left over from bytes already read: peek to be sure.
-        let peek = |fd: std::os::fd::BorrowedFd<'_>| {
-            let mut byte = [std::mem::MaybeUninit::uninit()];
-            socket2::SockRef::from(&fd).peek(&mut byte).map(|_| ())
-        };
-        loop {
-            let peeked = match &self.socket {
-                Transport::Tcp(s) => {
-                    std::task::ready!(s.poll_read_ready(cx))?;
-                    s.try_io(Interest::READABLE, || peek(s.as_fd()))
-                }
-                Transport::Unix(s) => {
-                    std::task::ready!(s.poll_read_ready(cx))?;
-                    s.try_io(Interest::READABLE, || peek(s.as_fd()))
-                }
-            };
-            match peeked {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                // A reset is something to read too: the read that follows reports it.
-                _ => return Poll::Ready(Ok(())),
-            }
+    /// Ready once the socket has something to read (data, end of file or a reset) as far
+    /// as the runtime knows, which may be stale: the read that follows tells.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &self.socket {
+            Transport::Tcp(s) => s.poll_read_ready(cx),
+            Transport::Unix(s) => s.poll_read_ready(cx),
         }
     }
 

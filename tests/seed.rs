@@ -89,6 +89,25 @@ fn a_message_longer_than_max_message_is_cut_with_a_warning_and_still_answered() 
 }
 
 #[test]
+fn a_message_up_to_max_message_arrives_whole_in_one_read() {
+    let pki = Pki::ecdsa();
+    let server = Server::start(&pki, &["--max-message", "16384"]);
+    // One TLS record of 10,000 bytes: the server's single read takes all of it.
+    let message = "0123456789".repeat(1000);
+    let output = server.client(&pki, &["--message", &message]);
+    assert_exit(&output, 0);
+    let expected = format!("Received: {message}");
+    server
+        .proc
+        .wait_stdout("the whole message", |l| l == expected);
+    assert!(
+        !server.proc.stderr().contains("longer than --max-message"),
+        "{}",
+        server.proc.stderr()
+    );
+}
+
+#[test]
 fn max_response_stops_reading_with_a_warning() {
     let pki = Pki::ecdsa();
     let server = Server::start(&pki, &[]);

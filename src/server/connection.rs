@@ -47,6 +47,8 @@ pub(super) fn handle(
         shared.metrics.opened();
         let mut report = Report::new(Side::Server, peer.to_string());
         let outcome = tokio::select! {
+            // The connection first: the drain token only matters once it waits.
+            biased;
             result = serve(stream, &shared, &acceptor, &mut report) => Some(result),
             () = cut.cancelled() => None,
         };
@@ -188,19 +190,20 @@ fn reply(
     handshake_done: Instant,
 ) -> impl Future<Output = Result<bool>> {
     async move {
-        let config = &shared.config;
-        let timeouts = &config.timeouts;
-        let quiet = config.output.quiet;
-        let mut message = Vec::new();
-        let read = conn::read_appending(
-            tls,
-            &mut message,
-            config.max_message,
-            timeouts.read,
-            Side::Server,
-        );
-        match read.await? {
-            Read::Data(n) => {
+        // In a block of its own: the message is not held while the reply goes out.
+        let read = {
+            let config = &shared.config;
+            let mut message = Vec::new();
+            let read = conn::read_appending(
+                tls,
+                &mut message,
+                config.max_message,
+                config.timeouts.read,
+                Side::Server,
+            );
+            // Bound first: a `match` on `read.await?` would keep a larger temporary.
+            let read = read.await?;
+            if let Read::Data(n) = read {
                 first_byte(report, handshake_done);
                 if tls.ssl().pending() > 0 {
                     warn!(
@@ -209,17 +212,23 @@ fn reply(
                     );
                 }
                 report.bytes_received += n as u64;
-                report.received = Some(String::from_utf8_lossy(&message[..n]).into_owned());
+                report.received = Some(String::from_utf8_lossy(&message).into_owned());
                 if !config.output.json {
-                    let _ = report::received(&message[..n]);
+                    let _ = report::received(&message);
                 }
-                conn::write_all(tls, &config.reply, timeouts.write, Side::Server).await?;
+            }
+            read
+        };
+        let config = &shared.config;
+        match read {
+            Read::Data(_) => {
+                conn::write_all(tls, &config.reply, config.timeouts.write, Side::Server).await?;
                 report.bytes_sent += config.reply.len() as u64;
                 report.sent = Some(String::from_utf8_lossy(&config.reply).into_owned());
                 Ok(true)
             }
             Read::Closed => {
-                if !quiet {
+                if !config.output.quiet {
                     info!(
                         "{}: closed the connection without sending a message",
                         report.peer
@@ -228,7 +237,7 @@ fn reply(
                 Ok(true)
             }
             Read::Truncated => {
-                if !quiet {
+                if !config.output.quiet {
                     info!("{}: disconnected without sending a message", report.peer);
                 }
                 Ok(false)
@@ -247,22 +256,21 @@ fn echo(
     handshake_done: Instant,
 ) -> impl Future<Output = Result<bool>> {
     async move {
-        let timeouts = &shared.config.timeouts;
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            let read =
-                conn::read_appending(tls, &mut buf, RECORD_SIZE, timeouts.read, Side::Server);
+            let limit = shared.config.timeouts.read;
+            let read = conn::read_appending(tls, &mut buf, RECORD_SIZE, limit, Side::Server);
             match read.await? {
-                Read::Data(n) => {
-                    first_byte(report, handshake_done);
-                    report.bytes_received += n as u64;
-                    conn::write_all(tls, &buf, timeouts.write, Side::Server).await?;
-                    report.bytes_sent += n as u64;
-                }
+                Read::Data(_) => {}
                 Read::Closed => return Ok(true),
                 Read::Truncated => return Ok(false),
             }
+            first_byte(report, handshake_done);
+            report.bytes_received += buf.len() as u64;
+            let limit = shared.config.timeouts.write;
+            conn::write_all(tls, &buf, limit, Side::Server).await?;
+            report.bytes_sent += buf.len() as u64;
         }
     }
 }
