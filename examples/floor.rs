@@ -42,17 +42,13 @@ fn main() {
         eprintln!("floor: bad address {address:?}: {e}");
         std::process::exit(2);
     });
-    let context = context(cert, key).unwrap_or_else(|e| {
-        eprintln!("floor: cannot load {cert} and {key}: {e}");
-        std::process::exit(1);
-    });
+    let context =
+        context(cert, key).unwrap_or_else(|e| fail(&format!("cannot load {cert} and {key}"), e));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let listener = listen(address).unwrap_or_else(|e| {
-                eprintln!("floor: cannot listen on {address}: {e}");
-                std::process::exit(1);
-            });
+            let listener =
+                listen(address).unwrap_or_else(|e| fail(&format!("cannot listen on {address}"), e));
             let context = context.clone();
             std::thread::spawn(move || serve(listener, context))
         })
@@ -60,6 +56,12 @@ fn main() {
     for worker in workers {
         let _ = worker.join();
     }
+}
+
+/// Says what failed on one line, and exits.
+fn fail(what: &str, error: impl std::fmt::Display) -> ! {
+    eprintln!("floor: {what}: {error}");
+    std::process::exit(1);
 }
 
 /// Mozilla's intermediate profile, as tlscat's preset starts from, with the two modes
@@ -92,9 +94,10 @@ fn serve_tokio(listener: std::net::TcpListener, context: SslContext) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("a runtime");
+        .unwrap_or_else(|e| fail("cannot start a runtime", e));
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .unwrap_or_else(|e| fail("cannot register the listener", e));
         loop {
             let Ok((socket, _)) = listener.accept().await else {
                 continue;
@@ -128,10 +131,10 @@ const LISTENER: mio::Token = mio::Token(usize::MAX);
 
 fn serve_epoll(listener: std::net::TcpListener, context: SslContext) {
     let mut listener = mio::net::TcpListener::from_std(listener);
-    let mut poll = mio::Poll::new().expect("an epoll instance");
+    let mut poll = mio::Poll::new().unwrap_or_else(|e| fail("cannot create an epoll instance", e));
     poll.registry()
         .register(&mut listener, LISTENER, mio::Interest::READABLE)
-        .expect("the listener registered");
+        .unwrap_or_else(|e| fail("cannot register the listener", e));
     let mut events = mio::Events::with_capacity(256);
     // Indexed by file descriptor, as nginx's connection array is.
     let mut connections: Vec<Option<Connection>> = Vec::new();
@@ -140,7 +143,7 @@ fn serve_epoll(listener: std::net::TcpListener, context: SslContext) {
             if e.kind() == ErrorKind::Interrupted {
                 continue;
             }
-            panic!("epoll_wait: {e}");
+            fail("epoll_wait failed", e);
         }
         for event in events.iter() {
             if event.token() != LISTENER {
