@@ -156,6 +156,10 @@ fn serve(
             report.closed = Some("no close_notify");
             return Ok(());
         }
+        if tls::received_close_notify(tls.ssl()) {
+            // Ours goes out and the socket closes at once: no half-close in between.
+            tls.get_mut().close_on_drop_only();
+        }
         report.closed = Some(
             match conn::close(&mut tls, timeouts.close, Side::Server).await {
                 Ok(true) => "close_notify",
