@@ -430,8 +430,9 @@ async fn accept_loop(listener: Incoming, shared: Arc<Shared>, gates: Gates) {
         let shared = Arc::clone(&shared);
         let acceptor = shared.acceptor();
         let cut = cut_connections.clone();
+        let report = connection::report_for(&peer);
         connections.spawn(connection::handle(
-            stream, peer, shared, acceptor, cut, permit,
+            stream, report, shared, acceptor, cut, permit,
         ));
     }
 }
