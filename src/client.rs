@@ -257,9 +257,13 @@ pub async fn connect(config: &ClientConfig) -> Result<TcpStream> {
     })
 }
 
+/// Why a TCP connect failed, in words: the two usual answers of a closed port plainly,
+/// anything else as the system says it.
 pub(crate) fn describe_connect_error(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        // A listener that closes with our connection still in its queue resets it.
+        io::ErrorKind::ConnectionReset => "connection reset".to_string(),
         _ => e.to_string(),
     }
 }
@@ -462,4 +466,23 @@ fn check(expect: &Expectations, report: &Report, resumable: Option<bool>) -> Res
         return Err(mismatch("session", "resumed", why.to_string()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_port_is_described_plainly() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(describe_connect_error(&refused), "connection refused");
+        let reset = io::Error::from_raw_os_error(104); // ECONNRESET
+        assert_eq!(describe_connect_error(&reset), "connection reset");
+        let unreachable = io::Error::from_raw_os_error(101); // ENETUNREACH
+        assert!(
+            describe_connect_error(&unreachable).contains("unreachable"),
+            "{}",
+            describe_connect_error(&unreachable)
+        );
+    }
 }
