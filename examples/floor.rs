@@ -17,12 +17,13 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
+use std::task::Poll;
 
 use openssl::ssl::{
     ErrorCode, HandshakeError, MidHandshakeSslStream, Ssl, SslAcceptor, SslContext, SslFiletype,
     SslMethod, SslMode, SslStream,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -112,8 +113,20 @@ fn serve_tokio(listener: std::net::TcpListener, context: SslContext) {
                 if Pin::new(&mut tls).accept().await.is_err() {
                     return;
                 }
-                let mut buf = [0u8; 4096];
-                while let Ok(1..) = tls.read(&mut buf).await {}
+                // The buffer lives only while the socket is read, never across a wait:
+                // an idle connection is the design's least, its task and registration.
+                std::future::poll_fn(|cx| {
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let mut filled = ReadBuf::new(&mut buf);
+                        match Pin::new(&mut tls).poll_read(cx, &mut filled) {
+                            Poll::Ready(Ok(())) if !filled.filled().is_empty() => {}
+                            Poll::Ready(_) => return Poll::Ready(()),
+                            Poll::Pending => return Poll::Pending,
+                        }
+                    }
+                })
+                .await;
                 let _ = tls.shutdown().await;
             });
         }

@@ -14,7 +14,7 @@ all).
 
 The floor section also runs examples/floor.rs: the smallest server on tlscat's design
 (tokio) and on nginx's (an epoll event loop), to tell the cost of the design from the cost
-of tlscat's own work.
+of tlscat's own work: server CPU per TLS 1.2 handshake, and memory per idle connection.
 """
 
 import json
@@ -163,14 +163,17 @@ http {{
     return ["nginx", "-c", path, "-p", run]
 
 
+def tlscat_argv(port, cert, key, docroot):
+    return [TLSCAT, "server", "--listen", f"127.0.0.1:{port}", "--cert", cert, "--key", key,
+            "--mode", "files", "--root", docroot, "--quiet", "--max-conns", "10000"]
+
+
 def start_servers(certs, docroot):
     servers = {}
     for kind in ("ec", "rsa"):
         cert, key = f"{certs}/{kind}/server.crt", f"{certs}/{kind}/server.key"
         port = free_port()
-        servers[("tlscat", kind)] = Server("tlscat", kind, [
-            TLSCAT, "server", "--listen", f"127.0.0.1:{port}", "--cert", cert, "--key", key,
-            "--mode", "files", "--root", docroot, "--quiet", "--max-conns", "10000"], port)
+        servers[("tlscat", kind)] = Server("tlscat", kind, tlscat_argv(port, cert, key, docroot), port)
         port = free_port()
         servers[("nginx", kind)] = Server("nginx", kind, nginx_conf(port, cert, key, docroot), port)
         port = free_port()
@@ -265,26 +268,45 @@ def hold(port, cafile, count, release):
             c.close()
 
 
-def idle(servers, certs, table):
-    results = {}
-    for name in ("tlscat", "nginx"):
-        server = servers[(name, "ec")]
+def idle_kib(name, certs, docroot):
+    """RSS, PSS and anonymous memory (KiB) per connection while IDLE connections wait, on
+    a server started for this alone: one that served earlier measurements would reuse the
+    heap they left and look smaller."""
+    cert, key = f"{certs}/ec/server.crt", f"{certs}/ec/server.key"
+    port = free_port()
+    argv = {
+        "tlscat": lambda: tlscat_argv(port, cert, key, docroot),
+        "nginx": lambda: nginx_conf(port, cert, key, docroot),
+        "floor-tokio": lambda: [FLOOR, "tokio", f"127.0.0.1:{port}", cert, key],
+        "floor-epoll": lambda: [FLOOR, "epoll", f"127.0.0.1:{port}", cert, key],
+    }[name]()
+    server = Server(name, "idle", argv, port)
+    try:
         before = server.memory_kib()
 
         def measure(opened, failed):
             time.sleep(2)
             return opened, failed, server.memory_kib()
 
-        opened, failed, held = hold(server.port, f"{certs}/ec/ca.crt", IDLE, measure)
-        if failed:
-            log(f"{name}: {failed} of {IDLE} idle connections failed")
-        results[name] = [(h - b) / max(opened, 1) for h, b in zip(held, before)]
+        opened, failed, held = hold(port, f"{certs}/ec/ca.crt", IDLE, measure)
+    finally:
+        server.stop()
+    if failed:
+        log(f"{name}: {failed} of {IDLE} idle connections failed")
+    return [(h - b) / max(opened, 1) for h, b in zip(held, before)]
+
+
+def idle(certs, docroot, table):
+    results = {name: idle_kib(name, certs, docroot) for name in ("tlscat", "nginx")}
     for index, what in enumerate(("RSS", "PSS", "anonymous")):
         table.append((f"idle memory per connection ({IDLE} connections), KiB {what}",
                       {n: r[index] for n, r in results.items()}, "lower"))
 
 
 def drain(servers, certs, table):
+    """RSS of tlscat before DRAIN idle connections, and after they all closed; twice, since
+    the first wave leaves the heap a little larger (see the README) and the second shows
+    whether it grows again."""
     server = servers[("tlscat", "ec")]
     start = server.memory_kib()[0]
 
@@ -292,13 +314,17 @@ def drain(servers, certs, table):
         time.sleep(1)
         return opened, failed, server.memory_kib()[0]
 
-    opened, failed, held = hold(server.port, f"{certs}/ec/ca.crt", DRAIN, measure)
-    time.sleep(6)
-    after = server.memory_kib()[0]
-    log(f"tlscat: {opened} idle connections ({failed} failed): RSS {start} KiB at start, "
-        f"{held} held, {after} after closing them all")
+    ends = []
+    for wave in (1, 2):
+        opened, failed, held = hold(server.port, f"{certs}/ec/ca.crt", DRAIN, measure)
+        time.sleep(6)
+        ends.append(server.memory_kib()[0])
+        log(f"tlscat, wave {wave}: {opened} idle connections ({failed} failed): RSS {held} KiB "
+            f"held, {ends[-1]} after closing them all (start: {start})")
     table.append((f"RSS after {opened} idle connections closed, % of start ({start} KiB)",
-                  {"tlscat": after * 100 / start}, "lower"))
+                  {"tlscat": ends[0] * 100 / start}, "lower"))
+    table.append((f"RSS after {opened} more closed, % of the first wave's end ({ends[0]} KiB)",
+                  {"tlscat": ends[1] * 100 / ends[0]}, "lower"))
 
 
 def s_time(port, cafile, seconds):
@@ -332,8 +358,9 @@ def client(servers, certs, table):
                   {"tlscat": median(mine), "s_time": median(theirs)}, "lower"))
 
 
-def floor(servers, certs, table):
-    """Server CPU per handshake of tlscat, the two floor servers and nginx, interleaved."""
+def floor(servers, certs, docroot, table):
+    """Server CPU per handshake of tlscat, the two floor servers and nginx, interleaved;
+    then the memory each holds per idle connection."""
     cert, key = f"{certs}/ec/server.crt", f"{certs}/ec/server.key"
     for design in ("tokio", "epoll"):
         port = free_port()
@@ -355,6 +382,9 @@ def floor(servers, certs, table):
                     log(f"{name} {label}: {failed} failed: {result['errors']}")
                 per[name].append(cpu * 1e6 / ok)
         table.append((label, {name: median(v) for name, v in per.items()}))
+    # Anonymous memory: what the connections themselves hold, not the shared libraries.
+    table.append((f"idle memory per connection ({IDLE} connections), KiB anonymous",
+                  {name: idle_kib(name, certs, docroot)[2] for name in names}))
 
 
 def show_floor(table):
@@ -362,9 +392,14 @@ def show_floor(table):
           "| tokio floor / nginx | epoll floor / nginx |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, v in table:
-        print(f"| {label} | {v['tlscat']:.0f} | {v['floor-tokio']:.0f} | {v['floor-epoll']:.0f} "
-              f"| {v['nginx']:.0f} | {v['tlscat'] / v['floor-tokio']:.2f} "
+        cells = " | ".join(amount(v[name]) for name in ("tlscat", "floor-tokio", "floor-epoll", "nginx"))
+        print(f"| {label} | {cells} | {v['tlscat'] / v['floor-tokio']:.2f} "
               f"| {v['floor-tokio'] / v['nginx']:.2f} | {v['floor-epoll'] / v['nginx']:.2f} |")
+
+
+def amount(value):
+    """A table cell: one decimal below 100 (KiB), none above (microseconds, MB/s)."""
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
 def show(table):
@@ -373,7 +408,7 @@ def show(table):
     for label, values, better in table:
         def cell(name):
             v = values.get(name)
-            return "-" if v is None else (f"{v:.1f}" if v < 100 else f"{v:.0f}")
+            return "-" if v is None else amount(v)
         if "s_time" in values:
             ratio = values["tlscat"] / values["s_time"]
             print(f"| {label} | {cell('tlscat')} | s_time {cell('s_time')} | | {ratio:.2f} (vs s_time) |")
@@ -412,14 +447,14 @@ def main():
         if section("bulk"):
             bulk(servers, certs, table)
         if section("idle"):
-            idle(servers, certs, table)
+            idle(certs, docroot, table)
         if section("client"):
             client(servers, certs, table)
         if section("drain"):
             drain(servers, certs, table)
         floors = []
         if section("floor"):
-            floor(servers, certs, floors)
+            floor(servers, certs, docroot, floors)
         if table:
             show(table)
         if table and floors:
