@@ -2,10 +2,10 @@
 //! name the library. Shared by build.rs and its test (tests/build_script.rs).
 
 /// The oldest OpenSSL tlscat builds against: 1.1.1 (TLS 1.3, key logging, tickets API).
-pub const OPENSSL_FLOOR: u64 = 0x1010_1000;
+pub(crate) const OPENSSL_FLOOR: u64 = 0x1010_1000;
 
 /// (cfg name, lowest OPENSSL_VERSION_NUMBER that enables it), ascending.
-pub const LADDER: [(&str, u64); 4] = [
+pub(crate) const LADDER: [(&str, u64); 4] = [
     ("ossl300", 0x3000_0000),
     ("ossl320", 0x3020_0000),
     ("ossl350", 0x3050_0000),
@@ -15,7 +15,7 @@ pub const LADDER: [(&str, u64); 4] = [
 /// What the build should do for these version numbers (hex values of
 /// `DEP_OPENSSL_LIBRESSL_VERSION_NUMBER` and `DEP_OPENSSL_VERSION_NUMBER`).
 #[derive(Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Build: the library's name and version, and the cfgs to emit.
     Build {
         version: String,
@@ -25,7 +25,7 @@ pub enum Decision {
     Refuse(String),
 }
 
-pub fn decide(libressl: Option<u64>, openssl: Option<u64>) -> Decision {
+pub(crate) fn decide(libressl: Option<u64>, openssl: Option<u64>) -> Decision {
     match (libressl, openssl) {
         (Some(number), _) => Decision::Refuse(format!(
             "LibreSSL {} is not supported: build against OpenSSL 1.1.1 or newer \
@@ -54,7 +54,7 @@ pub fn decide(libressl: Option<u64>, openssl: Option<u64>) -> Decision {
 }
 
 /// `0xMNNFFPPS` (1.x: major, minor, fix, patch letter, status) or `0xMNN00PP0` (3.0 and later).
-pub fn openssl_version(number: u64) -> String {
+pub(crate) fn openssl_version(number: u64) -> String {
     let major = number >> 28;
     let minor = (number >> 20) & 0xff;
     if major >= 3 {

@@ -13,24 +13,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use crate::config::{ClientConfig, Expectations};
+use crate::config::{ClientConfig, Expectations, HostPort, Timeouts};
 use crate::conn::{self, Read, within};
 use crate::error::{Error, Phase, Result, seconds};
-use crate::report::{self, Report, display_group, millis};
+use crate::report::{self, Report, millis};
 use crate::tls::observe::Observer;
-use crate::tls::{self, Side, session, verify};
+use crate::tls::{self, Side, display_group, session, verify};
 
 /// The seed's client: one connection (plus `reconnect` more, each offering the newest
 /// session), one message each, the response printed as `Response from server: …` on
 /// stdout, a report on stderr (or JSON on stdout).
 pub async fn run(config: &ClientConfig) -> Result<()> {
-    if config.insecure {
+    if config.tls.insecure {
         warn!(
             "--insecure: the server's certificate is NOT verified; anyone on the path can \
              impersonate it and read this connection"
         );
     }
-    let connector = tls::connector(config)?;
+    let connector = tls::connector(&config.tls)?;
     let mut offer = config
         .session_in
         .as_deref()
@@ -70,7 +70,7 @@ async fn connection(
     config: &ClientConfig,
     offer: Option<&SslSessionRef>,
 ) -> (Report, Result<Option<SslSession>>) {
-    let mut report = Report::new(Side::Client, config.target());
+    let mut report = Report::new(Side::Client, config.target.address.to_string());
     let result = connect_and_exchange(connector, config, offer, &mut report).await;
     if let Err(e) = &result {
         report.error = Some(e.to_string());
@@ -86,7 +86,7 @@ async fn connect_and_exchange(
 ) -> Result<Option<SslSession>> {
     let output = config.output;
     let started = Instant::now();
-    let tcp = connect(config).await?;
+    let tcp = connect(&config.target.address, &config.timeouts).await?;
     report.timings_ms.connect = Some(millis(started.elapsed()));
     if let Ok(addr) = tcp.peer_addr() {
         report.peer = addr.to_string();
@@ -94,12 +94,12 @@ async fn connect_and_exchange(
     let observer = Observer::new(
         Side::Client,
         report.peer.clone(),
-        output.trace.then_some(output.json),
+        report::trace_sink(output.trace),
     );
     let handshake_started = Instant::now();
     let mut stream = handshake(connector, config, tcp, &observer, offer).await?;
     report.timings_ms.handshake = millis(handshake_started.elapsed());
-    report.negotiated(stream.ssl(), Side::Client, !config.insecure);
+    report.record_handshake(stream.ssl(), Side::Client, !config.tls.insecure);
     if config.pipe {
         pipe(stream, config, report).await?;
     } else {
@@ -200,21 +200,20 @@ async fn pipe(
 }
 
 /// Opens a TCP connection to the first address of the host that accepts one.
-pub async fn connect(config: &ClientConfig) -> Result<TcpStream> {
-    let limit = config.timeouts.connect;
-    let target = config.target();
+pub async fn connect(target: &HostPort, timeouts: &Timeouts) -> Result<TcpStream> {
+    let limit = timeouts.connect;
     let addrs = within(
         Phase::Connect,
         limit,
-        tokio::net::lookup_host((config.host.as_str(), config.port)),
+        tokio::net::lookup_host((target.host.as_str(), target.port)),
     )
     .await?
     .map_err(|source| Error::Resolve {
-        host: config.host.clone(),
+        host: target.host.clone(),
         source,
     })?;
     // With one literal address, naming it again in each failure would only repeat the target.
-    let name_each = config.host.parse::<IpAddr>().is_err();
+    let name_each = target.host.parse::<IpAddr>().is_err();
     let failed = |addr: SocketAddr, why: String| {
         if name_each {
             format!("{addr}: {why}")
@@ -248,7 +247,7 @@ pub async fn connect(config: &ClientConfig) -> Result<TcpStream> {
         });
     }
     Err(Error::Connect {
-        target,
+        target: target.to_string(),
         detail: if failures.is_empty() {
             "the name resolved to no address".to_string()
         } else {
@@ -277,7 +276,7 @@ pub async fn handshake(
     observer: &Arc<Observer>,
     offer: Option<&SslSessionRef>,
 ) -> Result<SslStream<TcpStream>> {
-    let ssl = tls::client_ssl(connector, config, observer, offer)?;
+    let ssl = tls::client_ssl(connector, &config.tls, &config.target, observer, offer)?;
     let mut stream = SslStream::new(ssl, tcp)?;
     let result = within(
         Phase::Handshake,
@@ -289,8 +288,8 @@ pub async fn handshake(
         if let Some(failure) = observer.verify_failure() {
             return Err(verify::rejection(
                 &failure,
-                config.server_name(),
-                &config.trust,
+                config.target.server_name(),
+                &config.tls.trust,
             ));
         }
         return Err(tls::handshake_failure(e, Side::Client, observer.clues()));
@@ -308,7 +307,7 @@ fn refused_for_want_of_a_certificate(
     if !Observer::of(stream.ssl()).is_some_and(|o| o.certificate_requested()) {
         return None;
     }
-    Some(match config.identity {
+    Some(match config.tls.identity {
         None => Error::Verify {
             reason: "the server asked for a client certificate, then closed the connection".into(),
             hint: Some("it probably requires one: pass --cert and --key (or --p12)".into()),
@@ -334,10 +333,12 @@ enum End {
     Truncated,
     /// We stopped at `max_response` bytes.
     Limit,
+    /// The answer had begun, then nothing more came for the quiet period.
+    Quiet,
 }
 
-/// Sends the message, reads until the server closes (or `max_response` bytes), prints
-/// the response, and answers the server's close_notify with ours.
+/// Sends the message, reads until the server closes (or `max_response` bytes, or the
+/// answer pauses for the quiet period), prints the response, and closes with close_notify.
 pub async fn exchange(
     stream: &mut SslStream<TcpStream>,
     config: &ClientConfig,
@@ -354,7 +355,13 @@ pub async fn exchange(
     let mut response = Vec::new();
     let mut buf = vec![0; 16 * 1024];
     let end = loop {
-        match conn::read(stream, &mut buf, timeouts.read, Side::Client).await {
+        // The whole read timeout for the answer to begin, the quiet period for more of it.
+        let limit = if response.is_empty() {
+            timeouts.read
+        } else {
+            config.quiet_period
+        };
+        match conn::read(stream, &mut buf, limit, Side::Client).await {
             Ok(Read::Data(n)) => {
                 if response.is_empty() {
                     report.timings_ms.first_byte = Some(millis(sent_at.elapsed()));
@@ -368,6 +375,7 @@ pub async fn exchange(
             }
             Ok(Read::Closed) => break End::Closed,
             Ok(Read::Truncated) => break End::Truncated,
+            Err(Error::Timeout { .. }) if !response.is_empty() => break End::Quiet,
             Err(e) => {
                 // Keep what arrived before the failure.
                 if !response.is_empty() {
@@ -394,6 +402,13 @@ pub async fn exchange(
             "max-response reached"
         }
         End::Closed => "close_notify",
+        End::Quiet => {
+            debug!(
+                "the server sent nothing more for --quiet-period {}: done",
+                seconds(config.quiet_period)
+            );
+            "quiet period"
+        }
     });
     if !matches!(end, End::Truncated) {
         if let Err(e) = conn::close(stream, timeouts.close, Side::Client).await {
@@ -429,35 +444,40 @@ fn check(expect: &Expectations, report: &Report, resumable: Option<bool>) -> Res
         expected: expected.to_string(),
         got,
     };
+    let negotiated = &report.negotiated;
     if let Some(version) = expect.version {
-        if report.version != Some(version.name()) {
-            return Err(mismatch("version", version.name(), got(report.version)));
+        if negotiated.version != Some(version.name()) {
+            return Err(mismatch("version", version.name(), got(negotiated.version)));
         }
     }
     if let Some(cipher) = &expect.cipher {
-        if !report
+        if !negotiated
             .cipher
             .is_some_and(|c| c.eq_ignore_ascii_case(cipher))
         {
-            return Err(mismatch("cipher", cipher, got(report.cipher)));
+            return Err(mismatch("cipher", cipher, got(negotiated.cipher)));
         }
     }
     if let Some(group) = &expect.group {
         let wanted = display_group(group);
-        if !report
+        if !negotiated
             .group
             .as_deref()
             .is_some_and(|g| g.eq_ignore_ascii_case(&wanted))
         {
-            return Err(mismatch("group", &wanted, got(report.group.as_deref())));
+            return Err(mismatch("group", &wanted, got(negotiated.group.as_deref())));
         }
     }
     if let Some(alpn) = &expect.alpn {
-        if report.alpn.as_deref() != Some(alpn.as_str()) {
-            return Err(mismatch("ALPN protocol", alpn, got(report.alpn.as_deref())));
+        if negotiated.alpn.as_deref() != Some(alpn.as_str()) {
+            return Err(mismatch(
+                "ALPN protocol",
+                alpn,
+                got(negotiated.alpn.as_deref()),
+            ));
         }
     }
-    if let (true, Some(offered), false) = (expect.resumed, resumable, report.resumed) {
+    if let (true, Some(offered), false) = (expect.resumed, resumable, negotiated.resumed) {
         let why = if offered {
             "a full handshake (the server did not accept the session)"
         } else {

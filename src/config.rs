@@ -1,8 +1,11 @@
 //! Option structs for the server and the client. Plain data with the seed's defaults; the
 //! command line (or a test) fills them in, and the rest of the library only reads them.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use crate::addr::{Address, HostPort};
 
 /// The seed's port.
 pub const DEFAULT_PORT: u16 = 12345;
@@ -169,6 +172,17 @@ pub struct TlsSettings {
     pub keylog: Option<PathBuf>,
 }
 
+/// Whether and how every TLS message is shown as it goes by (`--trace`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Trace {
+    #[default]
+    Off,
+    /// One line per message on stderr.
+    Text,
+    /// One JSON object per message on stdout.
+    Json,
+}
+
 /// How per-connection reports and traces are shown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutputSettings {
@@ -176,8 +190,7 @@ pub struct OutputSettings {
     pub json: bool,
     /// No handshake report on stderr.
     pub quiet: bool,
-    /// Every TLS message as it is sent or received.
-    pub trace: bool,
+    pub trace: Trace,
 }
 
 /// Client certificates the server asks for (mutual TLS).
@@ -248,45 +261,18 @@ pub enum Mode {
     Files,
 }
 
-/// Where the server listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListenAddr {
-    /// `HOST:PORT`: every address HOST resolves to.
-    Tcp(String),
-    /// `unix:/path`: a Unix domain socket.
-    Unix(PathBuf),
-}
-
-impl std::fmt::Display for ListenAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ListenAddr::Tcp(addr) => f.write_str(addr),
-            ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
-        }
-    }
-}
-
-/// Settings of `tlscat server`.
+/// The server's TLS setup: what [`crate::tls::acceptor`] builds its contexts from, and
+/// all that a reload reads again.
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Where to listen (ignored when systemd hands over sockets).
-    pub listen: Vec<ListenAddr>,
-    /// Set SO_REUSEPORT, so that several processes can share a port.
-    pub reuse_port: bool,
-    /// Expect a PROXY protocol (v1 or v2) header before TLS, from a load balancer.
-    pub proxy_protocol: bool,
-    /// What to do after the handshake.
-    pub mode: Mode,
-    /// The folder served in [`Mode::Files`].
-    pub root: Option<PathBuf>,
+pub struct ServerTls {
     /// Certificates to serve; the first is the default when SNI matches none.
     pub certificates: Vec<ServerCertificate>,
     /// Serve a certificate that has expired (with a warning) instead of refusing to start.
     pub allow_expired: bool,
     /// Accept private key and ticket key files that other users can read.
     pub allow_insecure_key_permissions: bool,
-    /// Protocol settings.
-    pub tls: TlsSettings,
+    /// Versions, suites, groups, ALPN, key log.
+    pub protocol: TlsSettings,
     /// With ALPN configured, go on without it when the client offers nothing we speak
     /// (instead of the `no_application_protocol` alert).
     pub alpn_optional: bool,
@@ -296,18 +282,56 @@ pub struct ServerConfig {
     pub sessions: SessionSettings,
     /// Session ticket keys shared by every instance (the first encrypts, all decrypt).
     pub ticket_key_file: Option<PathBuf>,
+}
+
+impl Default for ServerTls {
+    fn default() -> Self {
+        ServerTls {
+            certificates: vec![ServerCertificate {
+                identity: Identity::Pem {
+                    cert: PathBuf::from("certs/server.crt"),
+                    key: PathBuf::from("certs/server.key"),
+                    passphrase: None,
+                },
+                names: Vec::new(),
+            }],
+            allow_expired: false,
+            allow_insecure_key_permissions: false,
+            protocol: TlsSettings::default(),
+            alpn_optional: false,
+            client_auth: None,
+            sessions: SessionSettings::default(),
+            ticket_key_file: None,
+        }
+    }
+}
+
+/// Settings of `tlscat server`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen (ignored when systemd hands over sockets).
+    pub listen: Vec<Address>,
+    /// Set SO_REUSEPORT, so that several processes can share a port.
+    pub reuse_port: bool,
+    /// Expect a PROXY protocol (v1 or v2) header before TLS, from a load balancer.
+    pub proxy_protocol: bool,
+    /// What to do after the handshake.
+    pub mode: Mode,
+    /// The folder served in [`Mode::Files`].
+    pub root: Option<PathBuf>,
+    pub tls: ServerTls,
     /// Re-read certificates and keys when their files change, checking this often.
     pub reload_interval: Option<Duration>,
-    /// Serve Prometheus metrics at `/metrics` (and `/healthz`) on this `HOST:PORT`.
-    pub metrics: Option<String>,
+    /// Serve Prometheus metrics at `/metrics` (and `/healthz`) here.
+    pub metrics: Option<HostPort>,
     /// What the server answers to every message.
     pub reply: Vec<u8>,
     /// Largest message read from a client, in bytes.
     pub max_message: usize,
     /// Most connections handled at once; further clients wait in the listen backlog.
     pub max_conns: usize,
-    /// Server threads, each serving the connections it accepts; 0 means one per core.
-    pub threads: usize,
+    /// Server threads, each serving the connections it accepts; `None`: one per core.
+    pub threads: Option<NonZeroUsize>,
     /// Per-phase timeouts of each connection.
     pub timeouts: Timeouts,
     /// How long connections in flight may take to finish after a stop signal.
@@ -319,32 +343,18 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: vec![ListenAddr::Tcp(format!("localhost:{DEFAULT_PORT}"))],
+            listen: vec![Address::Tcp(HostPort::new("localhost", DEFAULT_PORT))],
             reuse_port: false,
             proxy_protocol: false,
             mode: Mode::Reply,
             root: None,
-            certificates: vec![ServerCertificate {
-                identity: Identity::Pem {
-                    cert: PathBuf::from("certs/server.crt"),
-                    key: PathBuf::from("certs/server.key"),
-                    passphrase: None,
-                },
-                names: Vec::new(),
-            }],
-            allow_expired: false,
-            allow_insecure_key_permissions: false,
-            tls: TlsSettings::default(),
-            alpn_optional: false,
-            client_auth: None,
-            sessions: SessionSettings::default(),
-            ticket_key_file: None,
+            tls: ServerTls::default(),
             reload_interval: None,
             metrics: None,
             reply: DEFAULT_REPLY.as_bytes().to_vec(),
             max_message: 1024,
             max_conns: 1024,
-            threads: 0,
+            threads: None,
             timeouts: Timeouts::default(),
             drain_timeout: Duration::from_secs(5),
             output: OutputSettings::default(),
@@ -361,17 +371,9 @@ pub enum Trust {
     System,
 }
 
-/// Settings of `tlscat client`.
+/// The client's TLS setup: what [`crate::tls::connector`] builds its context from.
 #[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// Host name or IP address to connect to.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-    /// Name sent in SNI and checked against the certificate; `None` means `host`.
-    pub server_name: Option<String>,
-    /// Send SNI (an IP address is never sent, as the RFC says).
-    pub sni: bool,
+pub struct ClientTls {
     /// Where trusted CA certificates come from.
     pub trust: Trust,
     /// Skip certificate and hostname verification (see [`crate::tls::danger`]).
@@ -380,12 +382,60 @@ pub struct ClientConfig {
     pub identity: Option<Identity>,
     /// Accept a private key file that other users can read.
     pub allow_insecure_key_permissions: bool,
-    /// Protocol settings.
-    pub tls: TlsSettings,
+    /// Versions, suites, groups, ALPN, key log.
+    pub protocol: TlsSettings,
+}
+
+impl Default for ClientTls {
+    fn default() -> Self {
+        ClientTls {
+            trust: Trust::System,
+            insecure: false,
+            identity: None,
+            allow_insecure_key_permissions: false,
+            protocol: TlsSettings::default(),
+        }
+    }
+}
+
+/// The server a client connects to, and the name it expects to find there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub address: HostPort,
+    /// Name sent in SNI and checked against the certificate; `None` means the host.
+    pub server_name: Option<String>,
+    /// Send SNI (an IP address is never sent, as the RFC says).
+    pub sni: bool,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            address: HostPort::new("localhost", DEFAULT_PORT),
+            server_name: None,
+            sni: true,
+        }
+    }
+}
+
+impl Target {
+    /// The name used for SNI and hostname verification.
+    pub fn server_name(&self) -> &str {
+        self.server_name.as_deref().unwrap_or(&self.address.host)
+    }
+}
+
+/// Settings of `tlscat client`.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub target: Target,
+    pub tls: ClientTls,
     /// What the client sends.
     pub message: Vec<u8>,
     /// Largest response kept, in bytes; reading stops there.
     pub max_response: usize,
+    /// Once the answer has begun, end when the server sends nothing more for this long.
+    pub quiet_period: Duration,
     /// Connections after the first, each offering the previous session for resumption.
     pub reconnect: usize,
     /// Offer this saved session (PEM) on the first connection.
@@ -405,17 +455,11 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            host: "localhost".to_string(),
-            port: DEFAULT_PORT,
-            server_name: None,
-            sni: true,
-            trust: Trust::System,
-            insecure: false,
-            identity: None,
-            allow_insecure_key_permissions: false,
-            tls: TlsSettings::default(),
+            target: Target::default(),
+            tls: ClientTls::default(),
             message: DEFAULT_MESSAGE.as_bytes().to_vec(),
             max_response: 1024 * 1024,
+            quiet_period: DEFAULT_QUIET_PERIOD,
             reconnect: 0,
             session_in: None,
             session_out: None,
@@ -427,21 +471,8 @@ impl Default for ClientConfig {
     }
 }
 
-impl ClientConfig {
-    /// The name used for SNI and hostname verification.
-    pub fn server_name(&self) -> &str {
-        self.server_name.as_deref().unwrap_or(&self.host)
-    }
-
-    /// `host:port` as the user would write it (IPv6 in brackets).
-    pub fn target(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
+/// How long the client waits for more of an answer that has begun.
+pub const DEFAULT_QUIET_PERIOD: Duration = Duration::from_secs(1);
 
 /// What each `tlscat bench` connection does after its handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -460,8 +491,9 @@ pub enum BenchMode {
 /// Settings of `tlscat bench`.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
-    /// The server, trust and TLS settings, timeouts (the exchange fields are unused).
-    pub client: ClientConfig,
+    pub target: Target,
+    pub tls: ClientTls,
+    pub timeouts: Timeouts,
     pub mode: BenchMode,
     /// Offer each connection's newest session on the next one.
     pub resume: bool,

@@ -23,7 +23,7 @@ const PEER_ALERT_WAIT: Duration = Duration::from_secs(1);
 const CLOSE_DISCARD_LIMIT: usize = 64 * 1024;
 
 /// Runs `fut` for at most `limit`; expiry becomes [`Error::Timeout`] naming `phase`.
-pub fn within<F: Future>(phase: Phase, limit: Duration, fut: F) -> Within<F> {
+pub(crate) fn within<F: Future>(phase: Phase, limit: Duration, fut: F) -> Within<F> {
     Within {
         timeout: tokio::time::timeout(limit, fut),
         phase,
@@ -71,7 +71,7 @@ pub enum Read {
 }
 
 /// Reads once into `buf`, waiting at most `limit` for data.
-pub async fn read<S>(
+pub(crate) async fn read<S>(
     stream: &mut SslStream<S>,
     buf: &mut [u8],
     limit: Duration,
@@ -85,7 +85,11 @@ where
 }
 
 /// What a read's result means: data, the peer's close (clean or not), or a failure.
-fn outcome<S>(result: std::io::Result<usize>, stream: &SslStream<S>, side: Side) -> Result<Read> {
+pub(crate) fn outcome<S>(
+    result: std::io::Result<usize>,
+    stream: &SslStream<S>,
+    side: Side,
+) -> Result<Read> {
     match result {
         Ok(0) if tls::received_close_notify(stream.ssl()) => Ok(Read::Closed),
         Ok(0) => Ok(Read::Truncated),
@@ -116,7 +120,7 @@ fn is_reset(err: &std::io::Error) -> bool {
 /// no memory, it gets some only once the socket is readable, and gives it back if the read
 /// still has to wait: an idle connection holds no read buffer.
 #[allow(clippy::manual_async_fn)] // an idle connection waits in here: see `server::connection::handle`
-pub fn read_appending(
+pub(crate) fn read_appending(
     stream: &mut SslStream<Stream>,
     buf: &mut Vec<u8>,
     chunk: usize,
@@ -132,7 +136,7 @@ pub fn read_appending(
 
 /// One attempt of [`read_appending`]. The bytes land in `buf`'s spare room, not zeroed
 /// first.
-fn poll_append(
+pub(crate) fn poll_append(
     stream: &mut SslStream<Stream>,
     buf: &mut Vec<u8>,
     chunk: usize,
@@ -154,7 +158,7 @@ fn poll_append(
 
 /// Writes all of `data` and flushes it, within `limit`.
 #[allow(clippy::manual_async_fn)] // an `async fn` would hold every argument twice
-pub fn write_all<S>(
+pub(crate) fn write_all<S>(
     stream: &mut SslStream<S>,
     data: &[u8],
     limit: Duration,
@@ -206,7 +210,7 @@ where
 /// Sends close_notify, then (unless the peer already closed) waits for the peer's,
 /// discarding any data still in flight so the kernel does not answer it with a reset.
 /// Returns whether the peer's close_notify was seen. Bounded by `limit` overall.
-pub async fn close<S>(stream: &mut SslStream<S>, limit: Duration, side: Side) -> Result<bool>
+pub(crate) async fn close<S>(stream: &mut SslStream<S>, limit: Duration, side: Side) -> Result<bool>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

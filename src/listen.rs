@@ -17,7 +17,7 @@ use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::config::ListenAddr;
+use crate::config::Address;
 use crate::error::{Error, Result};
 
 /// Pending connections the kernel queues per listener while all permits are taken.
@@ -25,7 +25,7 @@ const LISTEN_BACKLOG: i32 = 1024;
 
 /// A bound listening address. Its sockets are held as plain (std) sockets: each server
 /// thread registers its own [`Handle`] with its own runtime.
-pub enum Listener {
+pub(crate) enum Listener {
     /// One socket per server thread, in a SO_REUSEPORT group: the kernel hands each new
     /// connection to one thread's socket, instead of waking every thread to race for it.
     /// (A single socket, shared by all threads, when there is one thread or systemd passed
@@ -40,7 +40,7 @@ pub enum Listener {
 }
 
 /// One thread's handle on a listening socket, registered with that thread's runtime.
-pub enum Incoming {
+pub(crate) enum Incoming {
     Tcp(AsyncFd<std::net::TcpListener>),
     Unix {
         listener: AsyncFd<std::os::unix::net::UnixListener>,
@@ -49,7 +49,7 @@ pub enum Incoming {
 }
 
 /// A client waits on an [`Incoming`] socket: [`accept`](Ready::accept) it.
-pub enum Ready<'a> {
+pub(crate) enum Ready<'a> {
     Tcp(AsyncFdReadyGuard<'a, std::net::TcpListener>),
     Unix {
         guard: AsyncFdReadyGuard<'a, std::os::unix::net::UnixListener>,
@@ -59,7 +59,7 @@ pub enum Ready<'a> {
 
 /// Who is on the other end.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PeerAddr {
+pub(crate) enum PeerAddr {
     Tcp(SocketAddr),
     /// A Unix socket client, named by the socket it came in on.
     Unix(String),
@@ -76,7 +76,7 @@ impl fmt::Display for PeerAddr {
 
 impl Listener {
     /// Where it listens, as printed in `Server is listening on …`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Listener::Tcp(group) => group[0]
                 .local_addr()
@@ -86,7 +86,7 @@ impl Listener {
     }
 
     /// The TCP address, if it is a TCP listener.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         match self {
             Listener::Tcp(group) => group[0].local_addr().ok(),
             Listener::Unix { .. } => None,
@@ -95,7 +95,7 @@ impl Listener {
 
     /// A handle for server thread number `thread`: its own socket of the group, or a
     /// new handle on the shared one.
-    pub fn share(&self, thread: usize) -> io::Result<Handle> {
+    pub(crate) fn share(&self, thread: usize) -> io::Result<Handle> {
         Ok(match self {
             Listener::Tcp(group) => Handle::Tcp(group[thread % group.len()].try_clone()?),
             Listener::Unix { listener, .. } => Handle::Unix(listener.try_clone()?),
@@ -104,24 +104,29 @@ impl Listener {
 }
 
 /// A handle on a listening socket, on its way to a server thread.
-pub enum Handle {
+pub(crate) enum Handle {
     Tcp(std::net::TcpListener),
     Unix(std::os::unix::net::UnixListener),
 }
 
 impl Handle {
     /// Registers the handle with the current thread's runtime.
-    pub fn register(self) -> io::Result<Incoming> {
+    pub(crate) fn register(self) -> io::Result<Incoming> {
         match self {
-            // SAFETY (both): a std listener owns its file descriptor and always returns
-            // that one from as_raw_fd; the AsyncFd owns the listener.
-            Handle::Tcp(listener) => Ok(Incoming::Tcp(unsafe {
-                AsyncFd::register_with_interest(listener, Interest::READABLE)?
-            })),
-            Handle::Unix(listener) => Ok(Incoming::Unix {
-                path: unix_path(&listener),
-                listener: unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE)? },
-            }),
+            Handle::Tcp(listener) => {
+                // SAFETY: a std listener owns its file descriptor and always returns that
+                // one from as_raw_fd; the AsyncFd owns the listener.
+                let listener =
+                    unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE)? };
+                Ok(Incoming::Tcp(listener))
+            }
+            Handle::Unix(listener) => {
+                let path = unix_path(&listener);
+                // SAFETY: as for TCP: the listener owns its descriptor, the AsyncFd owns it.
+                let listener =
+                    unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE)? };
+                Ok(Incoming::Unix { listener, path })
+            }
         }
     }
 }
@@ -130,7 +135,7 @@ impl Incoming {
     /// Waits until a client is waiting to be accepted, without accepting it: the caller
     /// may first wait for room (a `--max-conns` permit) while the client stays in the
     /// kernel's backlog.
-    pub async fn ready(&self) -> io::Result<Ready<'_>> {
+    pub(crate) async fn ready(&self) -> io::Result<Ready<'_>> {
         Ok(match self {
             Incoming::Tcp(listener) => Ready::Tcp(listener.readable().await?),
             Incoming::Unix { listener, path } => Ready::Unix {
@@ -144,7 +149,7 @@ impl Incoming {
 impl Ready<'_> {
     /// Accepts the waiting client; `None` when there was none after all (another thread
     /// sharing the socket took it).
-    pub fn accept(self) -> io::Result<Option<(Stream, PeerAddr)>> {
+    pub(crate) fn accept(self) -> io::Result<Option<(Stream, PeerAddr)>> {
         match self {
             Ready::Tcp(mut guard) => {
                 let Some((socket, peer)) = accept_on(&mut guard)? else {
@@ -208,8 +213,8 @@ fn unix_path(listener: &std::os::unix::net::UnixListener) -> String {
 
 /// Binds every address: all the addresses each host resolves to, and Unix sockets; one
 /// socket per server thread (`threads`) for each TCP address.
-pub async fn bind_all(
-    addrs: &[ListenAddr],
+pub(crate) async fn bind_all(
+    addrs: &[Address],
     reuse_port: bool,
     threads: usize,
 ) -> Result<Vec<Listener>> {
@@ -217,17 +222,18 @@ pub async fn bind_all(
     let mut bound = BTreeSet::new();
     for spec in addrs {
         match spec {
-            ListenAddr::Unix(path) => listeners.push(bind_unix(path)?),
-            ListenAddr::Tcp(host_port) => {
-                let resolved: Vec<SocketAddr> = tokio::net::lookup_host(host_port.as_str())
-                    .await
-                    .map_err(|e| {
-                        Error::Config(format!(
-                            "cannot resolve --listen {host_port}: {e}: use HOST:PORT with a \
-                             known host or an IP address"
-                        ))
-                    })?
-                    .collect();
+            Address::Unix(path) => listeners.push(bind_unix(path)?),
+            Address::Tcp(host_port) => {
+                let resolved: Vec<SocketAddr> =
+                    tokio::net::lookup_host((host_port.host.as_str(), host_port.port))
+                        .await
+                        .map_err(|e| {
+                            Error::Config(format!(
+                                "cannot resolve --listen {host_port}: {e}: use HOST:PORT with \
+                                 a known host or an IP address"
+                            ))
+                        })?
+                        .collect();
                 let several = resolved.len() > 1;
                 for addr in resolved {
                     if !bound.insert(addr) {
@@ -326,7 +332,7 @@ fn bind_unix(path: &Path) -> Result<Listener> {
 }
 
 /// Turns a socket inherited from systemd into a listener.
-pub fn from_inherited(socket: Socket) -> io::Result<Listener> {
+pub(crate) fn from_inherited(socket: Socket) -> io::Result<Listener> {
     socket.set_nonblocking(true)?;
     let local = socket.local_addr()?;
     if local.as_socket().is_some() {
@@ -346,7 +352,7 @@ pub fn from_inherited(socket: Socket) -> io::Result<Listener> {
 /// of one per 16 KiB record. Anything smaller than a record (handshake messages, alerts,
 /// a last short record) first sends what is held, then goes out at once, so OpenSSL's own
 /// flushes never find anything held.
-pub struct Stream {
+pub(crate) struct Stream {
     socket: Transport,
     /// Only in bulk mode: its memory is needed while a large response goes out.
     held: Option<Box<Held>>,
@@ -384,18 +390,18 @@ impl Stream {
     /// Makes a shutdown flush only, leaving the end of the connection to the drop: for a
     /// peer that already closed its side, to which a half-close says nothing new (one
     /// system call less per connection).
-    pub fn close_on_drop_only(&mut self) {
+    pub(crate) fn close_on_drop_only(&mut self) {
         self.half_close = false;
     }
 
     /// Turns bulk mode on or off. Flush before turning it off: what is still held is lost.
-    pub fn set_bulk(&mut self, on: bool) {
+    pub(crate) fn set_bulk(&mut self, on: bool) {
         self.held = on.then(Box::default);
     }
 
     /// Ready once the socket has something to read (data, end of file or a reset) as far
     /// as the runtime knows, which may be stale: the read that follows tells.
-    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &self.socket {
             Transport::Tcp(s) => s.poll_read_ready(cx),
             Transport::Unix(s) => s.poll_read_ready(cx),

@@ -70,7 +70,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             result.map(|()| ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
-            let json = args.json();
+            let json = args.json;
             let config = args.into_config(std::io::stderr().is_terminal())?;
             let summary = runtime.block_on(tlscat::bench::run(config))?;
             let text = if json {
@@ -93,7 +93,7 @@ fn run(command: Command) -> Result<ExitCode, Error> {
             let text = if args.json {
                 tlscat::version_json().to_string()
             } else {
-                tlscat::version_text()
+                tlscat::version_text(args.verbose)
             };
             let _ = writeln!(std::io::stdout(), "{text}");
             Ok(ExitCode::SUCCESS)

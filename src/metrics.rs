@@ -3,23 +3,33 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::future::Future;
+use std::io;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use bytes::BufMut;
 
 use log::{debug, warn};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, Result};
-use crate::http::{self, Head};
+use crate::addr::HostPort;
+use crate::conn::Read;
+use crate::error::{Error, Phase, Result};
+use crate::http::{self, Incoming};
 use crate::report::Report;
 
 /// Upper bounds of the handshake latency histogram, in seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
+
+/// How much of a metrics request is read at a time.
+const REQUEST_READ: usize = 2048;
 
 /// How long a metrics client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,7 +46,7 @@ fn count(map: &mut BTreeMap<String, u64>, key: &str) {
 
 /// Counters, gauges and histograms of one server process.
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     accepted: AtomicU64,
     active: AtomicI64,
     /// The most connections open at once since [`Metrics::take_peak`].
@@ -68,25 +78,25 @@ struct Labelled {
 
 impl Metrics {
     /// A connection was accepted.
-    pub fn opened(&self) {
+    pub(crate) fn opened(&self) {
         self.accepted.fetch_add(1, Ordering::Relaxed);
         let active = self.active.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak_active.fetch_max(active, Ordering::Relaxed);
     }
 
     /// Connections open now.
-    pub fn active(&self) -> i64 {
+    pub(crate) fn active(&self) -> i64 {
         self.active.load(Ordering::Relaxed)
     }
 
     /// The most connections open at once since the last call; starts the next period
     /// from the number open now.
-    pub fn take_peak(&self) -> i64 {
+    pub(crate) fn take_peak(&self) -> i64 {
         self.peak_active.swap(self.active(), Ordering::Relaxed)
     }
 
     /// A connection ended; its report says how.
-    pub fn closed(&self, report: &Report, reason: &str) {
+    pub(crate) fn closed(&self, report: &Report, reason: &str) {
         self.active.fetch_sub(1, Ordering::Relaxed);
         self.bytes_in
             .fetch_add(report.bytes_received, Ordering::Relaxed);
@@ -94,7 +104,7 @@ impl Metrics {
             .fetch_add(report.bytes_sent, Ordering::Relaxed);
         let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
         count(&mut labelled.closed, reason);
-        match (report.version, report.cipher) {
+        match (report.negotiated.version, report.negotiated.cipher) {
             (Some(version), Some(cipher)) => {
                 if !labelled.handshakes.contains_key(version) {
                     labelled
@@ -104,7 +114,7 @@ impl Metrics {
                 if let Some(by_cipher) = labelled.handshakes.get_mut(version) {
                     count(by_cipher, cipher);
                 }
-                if report.resumed {
+                if report.negotiated.resumed {
                     self.resumed.fetch_add(1, Ordering::Relaxed);
                 }
                 let seconds = report.timings_ms.handshake / 1000.0;
@@ -121,7 +131,7 @@ impl Metrics {
     }
 
     /// A reload was tried.
-    pub fn reloaded(&self, ok: bool) {
+    pub(crate) fn reloaded(&self, ok: bool) {
         let counter = if ok {
             &self.reloads
         } else {
@@ -131,18 +141,18 @@ impl Metrics {
     }
 
     /// The generated session ticket key was replaced.
-    pub fn ticket_keys_rotated(&self) {
+    pub(crate) fn ticket_keys_rotated(&self) {
         self.ticket_rotations.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The certificates now served and when they expire (Unix seconds).
-    pub fn set_certificates(&self, expiry: impl IntoIterator<Item = (String, i64)>) {
+    pub(crate) fn set_certificates(&self, expiry: impl IntoIterator<Item = (String, i64)>) {
         let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
         labelled.expiry = expiry.into_iter().collect();
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let simple = [
             (
@@ -287,14 +297,14 @@ fn escape(value: &str) -> String {
 }
 
 /// Binds the metrics listener (plain HTTP).
-pub async fn bind(addr: &str) -> Result<TcpListener> {
-    TcpListener::bind(addr)
+pub(crate) async fn bind(addr: &HostPort) -> Result<TcpListener> {
+    TcpListener::bind((addr.host.as_str(), addr.port))
         .await
         .map_err(|e| Error::bind(format!("--metrics {addr}"), e))
 }
 
 /// Serves `/metrics` and `/healthz` until `stop` is cancelled.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     metrics: std::sync::Arc<Metrics>,
     stop: CancellationToken,
@@ -321,22 +331,36 @@ pub async fn serve(
     }
 }
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 2048];
-    let request = loop {
-        let n = tokio::time::timeout(REQUEST_TIMEOUT, stream.read(&mut buf))
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no request"))??;
-        if n == 0 {
-            return Ok(());
+/// A plain-HTTP metrics client as a source of request heads.
+struct PlainSource(TcpStream);
+
+impl http::Source for PlainSource {
+    fn poll_more(&mut self, cx: &mut Context<'_>, buf: &mut Vec<u8>) -> Poll<io::Result<usize>> {
+        buf.reserve(REQUEST_READ);
+        let mut room = (&mut *buf).limit(REQUEST_READ);
+        std::pin::pin!(self.0.read_buf(&mut room)).poll(cx)
+    }
+
+    fn outcome(&mut self, read: io::Result<usize>) -> Result<Read> {
+        match read {
+            Ok(0) => Ok(Read::Closed),
+            Ok(n) => Ok(Read::Data(n)),
+            Err(source) => Err(Error::Io {
+                phase: Phase::Read,
+                source,
+            }),
         }
-        head.extend_from_slice(&buf[..n]);
-        match http::parse_head(&head) {
-            Head::Complete { request, .. } => break Ok(request),
-            Head::Incomplete => continue,
-            Head::Invalid(reason) => break Err(reason),
-        }
+    }
+}
+
+async fn answer(stream: TcpStream, metrics: &Metrics) -> Result<()> {
+    let mut source = PlainSource(stream);
+    let mut pending = Vec::new();
+    let request = match http::read_request(&mut source, &mut pending, REQUEST_TIMEOUT).await? {
+        Incoming::Request(request) => Ok(request),
+        Incoming::Closed | Incoming::Truncated => return Ok(()),
+        Incoming::NotHttp => Err("not an HTTP request".to_string()),
+        Incoming::Invalid(reason) => Err(reason),
     };
     let response = match request {
         Err(reason) => http::response(400, "text/plain", format!("{reason}\n").as_bytes(), false),
@@ -357,6 +381,13 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()>
             }
         }
     };
-    stream.write_all(&response).await?;
-    stream.shutdown().await
+    let mut stream = source.0;
+    let written = async {
+        stream.write_all(&response).await?;
+        stream.shutdown().await
+    };
+    written.await.map_err(|source| Error::Io {
+        phase: Phase::Write,
+        source,
+    })
 }

@@ -1,11 +1,13 @@
 //! The PROXY protocol (v1 text and v2 binary, as HAProxy sends them): the header a load
 //! balancer puts before the client's bytes to say who the client really is.
 //!
+//! The parsing is the `ppp` crate's; here it is bounded and turned into what tlscat needs.
 //! [`parse`] is a pure function over bytes (fuzzed and property-tested); [`read`] takes a
 //! header off a connection without reading a byte of what follows.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
+use ppp::PartialResult;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The v2 signature.
@@ -45,19 +47,36 @@ pub enum Parse {
 
 /// Parses a PROXY header at the start of `bytes`.
 pub fn parse(bytes: &[u8]) -> Parse {
-    if bytes.len() >= V2_SIGNATURE.len() && bytes[..12] == V2_SIGNATURE {
-        parse_v2(bytes)
-    } else if V2_SIGNATURE.starts_with(bytes) && !bytes.is_empty() {
-        Parse::Incomplete
-    } else if bytes.starts_with(b"PROXY ") {
-        parse_v1(bytes)
-    } else if b"PROXY ".starts_with(bytes) {
-        Parse::Incomplete
-    } else {
-        Parse::Invalid("no PROXY protocol header (v1 or v2) at the start of the connection".into())
+    if bytes.is_empty() || V2_SIGNATURE.starts_with(bytes) {
+        return Parse::Incomplete;
+    }
+    if bytes.starts_with(&V2_SIGNATURE) {
+        return parse_v2(bytes);
+    }
+    if bytes.starts_with(b"PROXY ") {
+        return parse_v1(bytes);
+    }
+    if b"PROXY ".starts_with(bytes) {
+        return Parse::Incomplete;
+    }
+    Parse::Invalid("no PROXY protocol header (v1 or v2) at the start of the connection".into())
+}
+
+fn parse_v2(bytes: &[u8]) -> Parse {
+    if bytes.len() >= 16 {
+        let length = 16 + usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
+        if length > V2_MAX {
+            return Parse::Invalid(format!("v2 header of {length} bytes is too long"));
+        }
+    }
+    match ppp::v2::Header::try_from(bytes) {
+        Ok(header) => v2_header(&header),
+        Err(e) if e.is_incomplete() => Parse::Incomplete,
+        Err(e) => Parse::Invalid(format!("malformed v2 header: {e}")),
     }
 }
 
+/// A v1 header is one line: it is handed to the parser whole, once its CRLF is in.
 fn parse_v1(bytes: &[u8]) -> Parse {
     let Some(end) = bytes.windows(2).position(|w| w == b"\r\n") else {
         return if bytes.len() >= V1_MAX {
@@ -66,124 +85,43 @@ fn parse_v1(bytes: &[u8]) -> Parse {
             Parse::Incomplete
         };
     };
-    let length = end + 2;
-    if length > V1_MAX {
-        return Parse::Invalid(format!("v1 header longer than {V1_MAX} bytes"));
-    }
-    let Ok(line) = std::str::from_utf8(&bytes[..end]) else {
-        return Parse::Invalid("v1 header is not text".into());
-    };
-    let fields: Vec<&str> = line.split(' ').collect();
-    let header = match fields.as_slice() {
-        ["PROXY", "UNKNOWN", ..] => Ok(Header::Unknown),
-        [
-            "PROXY",
-            family @ ("TCP4" | "TCP6"),
-            source,
-            destination,
-            source_port,
-            destination_port,
-        ] => v1_addresses(family, source, destination, source_port, destination_port),
-        _ => Err(format!("malformed v1 header {line:?}")),
-    };
-    match header {
-        Ok(header) => Parse::Complete { header, length },
-        Err(reason) => Parse::Invalid(reason),
+    let line = &bytes[..end + 2];
+    match ppp::v1::Header::try_from(line) {
+        Ok(header) => Parse::Complete {
+            length: line.len(),
+            header: match header.addresses {
+                ppp::v1::Addresses::Tcp4(ip) => Header::Proxied {
+                    source: (ip.source_address, ip.source_port).into(),
+                    destination: (ip.destination_address, ip.destination_port).into(),
+                },
+                ppp::v1::Addresses::Tcp6(ip) => Header::Proxied {
+                    source: (ip.source_address, ip.source_port).into(),
+                    destination: (ip.destination_address, ip.destination_port).into(),
+                },
+                ppp::v1::Addresses::Unknown => Header::Unknown,
+            },
+        },
+        Err(e) => Parse::Invalid(format!("malformed v1 header: {e}")),
     }
 }
 
-fn v1_addresses(
-    family: &str,
-    source: &str,
-    destination: &str,
-    source_port: &str,
-    destination_port: &str,
-) -> Result<Header, String> {
-    let ip = |text: &str| -> Result<IpAddr, String> {
-        let ip: IpAddr = text
-            .parse()
-            .map_err(|_| format!("bad address {text:?} in v1 header"))?;
-        match (family, ip) {
-            ("TCP4", IpAddr::V4(_)) | ("TCP6", IpAddr::V6(_)) => Ok(ip),
-            _ => Err(format!("address {text:?} is not {family}")),
-        }
+fn v2_header(header: &ppp::v2::Header<'_>) -> Parse {
+    use ppp::v2::{Addresses, Command};
+    let parsed = match (header.command, &header.addresses) {
+        (Command::Local, _) => Header::Local,
+        (Command::Proxy, Addresses::IPv4(ip)) => Header::Proxied {
+            source: (ip.source_address, ip.source_port).into(),
+            destination: (ip.destination_address, ip.destination_port).into(),
+        },
+        (Command::Proxy, Addresses::IPv6(ip)) => Header::Proxied {
+            source: (ip.source_address, ip.source_port).into(),
+            destination: (ip.destination_address, ip.destination_port).into(),
+        },
+        (Command::Proxy, Addresses::Unix(_) | Addresses::Unspecified) => Header::Unknown,
     };
-    let port = |text: &str| -> Result<u16, String> {
-        // Decimal without sign or leading zeros, as the specification says.
-        if text.is_empty() || (text.len() > 1 && text.starts_with('0')) {
-            return Err(format!("bad port {text:?} in v1 header"));
-        }
-        text.parse()
-            .map_err(|_| format!("bad port {text:?} in v1 header"))
-    };
-    Ok(Header::Proxied {
-        source: SocketAddr::new(ip(source)?, port(source_port)?),
-        destination: SocketAddr::new(ip(destination)?, port(destination_port)?),
-    })
-}
-
-fn parse_v2(bytes: &[u8]) -> Parse {
-    if bytes.len() < 16 {
-        return Parse::Incomplete;
-    }
-    let version = bytes[12] >> 4;
-    let command = bytes[12] & 0x0f;
-    if version != 2 {
-        return Parse::Invalid(format!("v2 header with version {version}"));
-    }
-    let body_length = usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
-    let length = 16 + body_length;
-    if length > V2_MAX {
-        return Parse::Invalid(format!("v2 header of {length} bytes is too long"));
-    }
-    if bytes.len() < length {
-        return Parse::Incomplete;
-    }
-    let body = &bytes[16..length];
-    let header = match (command, bytes[13]) {
-        (0x0, _) => Ok(Header::Local),
-        // TCP or UDP over IPv4: 4 + 4 + 2 + 2 bytes.
-        (0x1, 0x11 | 0x12) if body.len() >= 12 => {
-            let source = Ipv4Addr::new(body[0], body[1], body[2], body[3]);
-            let destination = Ipv4Addr::new(body[4], body[5], body[6], body[7]);
-            Ok(Header::Proxied {
-                source: SocketAddr::new(source.into(), u16::from_be_bytes([body[8], body[9]])),
-                destination: SocketAddr::new(
-                    destination.into(),
-                    u16::from_be_bytes([body[10], body[11]]),
-                ),
-            })
-        }
-        // TCP or UDP over IPv6: 16 + 16 + 2 + 2 bytes.
-        (0x1, 0x21 | 0x22) if body.len() >= 36 => {
-            let octets = |at: usize| -> [u8; 16] {
-                let mut octets = [0u8; 16];
-                octets.copy_from_slice(&body[at..at + 16]);
-                octets
-            };
-            Ok(Header::Proxied {
-                source: SocketAddr::new(
-                    Ipv6Addr::from(octets(0)).into(),
-                    u16::from_be_bytes([body[32], body[33]]),
-                ),
-                destination: SocketAddr::new(
-                    Ipv6Addr::from(octets(16)).into(),
-                    u16::from_be_bytes([body[34], body[35]]),
-                ),
-            })
-        }
-        (0x1, 0x11 | 0x12 | 0x21 | 0x22) => {
-            Err("v2 header too short for its addresses".to_string())
-        }
-        (0x1, 0x00 | 0x31 | 0x32) => Ok(Header::Unknown),
-        (0x1, family) => Err(format!(
-            "v2 header with unknown address family {family:#04x}"
-        )),
-        (command, _) => Err(format!("v2 header with unknown command {command:#x}")),
-    };
-    match header {
-        Ok(header) => Parse::Complete { header, length },
-        Err(reason) => Parse::Invalid(reason),
+    Parse::Complete {
+        header: parsed,
+        length: header.len(),
     }
 }
 

@@ -16,13 +16,14 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssl::ssl::{NameType, SslRef};
+use openssl::ssl::SslRef;
 use serde::Serialize;
 
-use crate::inspect::ClientHello;
-use crate::tls::cert::{self, CertSummary};
-use crate::tls::trace::{Direction, Message};
-use crate::tls::{self, Side};
+use crate::config::Trace;
+use crate::tls::cert::CertSummary;
+use crate::tls::hello::ClientHello;
+use crate::tls::trace::{Direction, TraceEvent, TraceSink};
+use crate::tls::{self, Negotiated, Side};
 
 /// `Server is listening on ADDR`, once per bound address (tests read the port from it);
 /// with `json`, `{"type":"listening","address":"ADDR"}`.
@@ -102,17 +103,9 @@ pub struct Report {
     pub side: Side,
     /// The other end's address.
     pub peer: String,
-    /// Server name sent (client) or received (server) in SNI.
-    pub sni: Option<String>,
-    pub version: Option<&'static str>,
-    pub cipher: Option<&'static str>,
-    /// Key exchange group, e.g. `X25519`, `P-256`.
-    pub group: Option<String>,
-    /// The server's handshake signature scheme, e.g. `ecdsa_secp256r1_sha256`.
-    pub signature: Option<String>,
-    pub alpn: Option<String>,
-    /// The session was resumed (abbreviated handshake).
-    pub resumed: bool,
+    /// SNI, version, cipher, group, signature, ALPN, resumption.
+    #[serde(flatten)]
+    pub negotiated: Negotiated,
     /// The peer's certificate was verified (client: the server's chain and name; server:
     /// the client's certificate, when one was asked for).
     pub verified: bool,
@@ -162,13 +155,7 @@ impl Report {
             kind: ConnectionType,
             side,
             peer,
-            sni: None,
-            version: None,
-            cipher: None,
-            group: None,
-            signature: None,
-            alpn: None,
-            resumed: false,
+            negotiated: Negotiated::default(),
             verified: false,
             verify_result: Cow::Borrowed("no handshake"),
             certificate: None,
@@ -184,40 +171,13 @@ impl Report {
         }
     }
 
-    /// Fills in what the finished handshake negotiated.
-    pub fn negotiated(&mut self, ssl: &SslRef, side: Side, verification_asked: bool) {
-        self.sni = ssl.servername(NameType::HOST_NAME).map(str::to_string);
-        self.version = Some(ssl.version_str());
-        self.cipher = ssl.current_cipher().map(|c| c.name());
-        self.group = tls::negotiated_group(ssl).map(|g| display_group(&g));
-        self.signature = match side {
-            Side::Client => tls::peer_signature(ssl),
-            Side::Server => tls::own_signature(ssl),
-        };
-        self.alpn = ssl
-            .selected_alpn_protocol()
-            .map(|p| String::from_utf8_lossy(p).into_owned());
-        self.resumed = ssl.session_reused();
-        self.peer_chain = peer_chain(ssl);
-        let result = ssl.verify_result();
-        (self.verified, self.verify_result) = if !verification_asked {
-            match side {
-                Side::Client => (
-                    false,
-                    Cow::Owned(format!(
-                        "skipped (--insecure); OpenSSL says: {}",
-                        result.error_string()
-                    )),
-                ),
-                Side::Server => (false, Cow::Borrowed("no client certificate asked for")),
-            }
-        } else if self.peer_chain.is_empty() {
-            (false, Cow::Borrowed("no certificate"))
-        } else if result.as_raw() == 0 {
-            (true, Cow::Borrowed("ok"))
-        } else {
-            (false, Cow::Borrowed(result.error_string()))
-        };
+    /// Fills in what the finished handshake negotiated; `verification_asked` is whether
+    /// we verify the peer at all.
+    pub fn record_handshake(&mut self, ssl: &SslRef, side: Side, verification_asked: bool) {
+        self.negotiated = tls::negotiated(ssl, side);
+        self.peer_chain = tls::peer_chain(ssl);
+        (self.verified, self.verify_result) =
+            tls::verification(ssl, side, verification_asked, !self.peer_chain.is_empty());
     }
 
     /// The report as one JSON line.
@@ -233,27 +193,27 @@ impl Report {
             Side::Server => format!("connection from {}", self.peer),
         };
         let _ = writeln!(out, "{heading}");
-        if let Some(version) = self.version {
+        let negotiated = &self.negotiated;
+        if let Some(version) = negotiated.version {
             let _ = writeln!(
                 out,
                 "  protocol   {version}, {}, group {}, signature {}",
-                or_dash(self.cipher),
-                or_dash(self.group.as_deref()),
-                or_dash(self.signature.as_deref())
+                or_dash(negotiated.cipher),
+                or_dash(negotiated.group.as_deref()),
+                or_dash(negotiated.signature.as_deref())
             );
             let _ = writeln!(
                 out,
                 "  session    {}; ALPN {}; SNI {}",
-                if self.resumed {
+                if negotiated.resumed {
                     "resumed"
                 } else {
                     "full handshake"
                 },
-                or_dash(self.alpn.as_deref()),
-                or_dash(self.sni.as_deref())
+                or_dash(negotiated.alpn.as_deref()),
+                or_dash(negotiated.sni.as_deref())
             );
-            let verdict = if self.verified { "yes" } else { "no" };
-            let _ = writeln!(out, "  verified   {verdict} ({})", self.verify_result);
+            let _ = writeln!(out, "  {}", self.verdict());
         }
         if let Some(certificate) = &self.certificate {
             let _ = writeln!(out, "  served     {}", certificate.subject);
@@ -281,7 +241,7 @@ impl Report {
         if let Some(connect) = timings.connect {
             phases.push(format!("connect {connect:.3} ms"));
         }
-        if self.version.is_some() {
+        if negotiated.version.is_some() {
             phases.push(format!("handshake {:.3} ms", timings.handshake));
         }
         if let Some(first) = timings.first_byte {
@@ -319,59 +279,31 @@ impl Report {
         out
     }
 
+    /// The verification line of the text report: the client's verdict on the server's
+    /// certificate, or the server's on the client's.
+    fn verdict(&self) -> String {
+        match self.side {
+            Side::Client => format!(
+                "verified   {} ({})",
+                if self.verified { "yes" } else { "no" },
+                self.verify_result
+            ),
+            Side::Server if self.verified => {
+                format!("client certificate: verified ({})", self.verify_result)
+            }
+            Side::Server => format!("client certificate: {}", self.verify_result),
+        }
+    }
+
     /// Prints the report: JSON on stdout with `json` (always), else text on stderr unless
     /// `quiet` or the handshake never finished (the error line says enough then).
     pub fn emit(&self, json: bool, quiet: bool) {
         if json {
             let _ = line(format_args!("{}", self.to_json()));
-        } else if !quiet && self.version.is_some() {
+        } else if !quiet && self.negotiated.version.is_some() {
             let _ = io::stderr().lock().write_all(self.to_text().as_bytes());
         }
     }
-}
-
-/// The peer's chain, leaf first, whether or not it verified.
-fn peer_chain(ssl: &SslRef) -> Vec<CertSummary> {
-    if let Some(chain) = ssl.verified_chain().filter(|c| !c.is_empty()) {
-        return chain.iter().map(cert::summary).collect();
-    }
-    let mut chain: Vec<CertSummary> = ssl
-        .peer_certificate()
-        .iter()
-        .map(|c| cert::summary(c))
-        .collect();
-    if let Some(sent) = ssl.peer_cert_chain() {
-        for cert in sent {
-            let summary = cert::summary(cert);
-            if !chain.contains(&summary) {
-                chain.push(summary);
-            }
-        }
-    }
-    chain
-}
-
-/// The group names readers know (`P-256` rather than `secp256r1` or `prime256v1`).
-pub fn display_group(name: &str) -> String {
-    match name.to_ascii_lowercase().as_str() {
-        "x25519" => "X25519".into(),
-        "x448" => "X448".into(),
-        "secp256r1" | "prime256v1" | "p-256" => "P-256".into(),
-        "secp384r1" | "p-384" => "P-384".into(),
-        "secp521r1" | "p-521" => "P-521".into(),
-        _ => name.to_string(),
-    }
-}
-
-/// One TLS message (or application data) going by, for `--trace`.
-#[derive(Debug)]
-pub struct TraceEvent<'a> {
-    pub peer: &'a str,
-    /// Since the connection's observer was created.
-    pub millis: f64,
-    pub direction: Direction,
-    pub bytes: usize,
-    pub message: Message,
 }
 
 #[derive(Serialize)]
@@ -387,37 +319,59 @@ struct TraceJson<'a> {
     step: &'static str,
 }
 
-/// Prints a trace event: an NDJSON object on stdout with `json`, else a line on stderr.
-pub fn trace(event: &TraceEvent<'_>, json: bool) {
-    if json {
-        let object = TraceJson {
-            kind: "trace",
-            peer: event.peer,
-            t_ms: (event.millis * 1000.0).round() / 1000.0,
-            direction: event.direction.word(),
-            record: event.message.record,
-            message: &event.message.name,
-            bytes: event.bytes,
-            step: event.message.step,
-        };
-        if let Ok(text) = serde_json::to_string(&object) {
-            let _ = line(format_args!("{text}"));
-        }
-    } else {
-        let arrow = match event.direction {
-            Direction::Sent => "->",
-            Direction::Received => "<-",
-        };
-        let _ = writeln!(
-            io::stderr().lock(),
-            "trace {} +{:.3}ms {arrow} {} ({} bytes): {}",
-            event.peer,
-            event.millis,
-            event.message.name,
-            event.bytes,
-            event.message.step
-        );
+/// Where `--trace` events go: a line on stderr each, or an NDJSON object on stdout.
+pub fn trace_sink(trace: Trace) -> Option<&'static dyn TraceSink> {
+    match trace {
+        Trace::Off => None,
+        Trace::Text => Some(&TraceOutput { json: false }),
+        Trace::Json => Some(&TraceOutput { json: true }),
     }
+}
+
+struct TraceOutput {
+    json: bool,
+}
+
+impl TraceSink for TraceOutput {
+    fn event(&self, event: &TraceEvent<'_>) {
+        if self.json {
+            trace_json(event);
+        } else {
+            trace_text(event);
+        }
+    }
+}
+
+fn trace_json(event: &TraceEvent<'_>) {
+    let object = TraceJson {
+        kind: "trace",
+        peer: event.peer,
+        t_ms: (event.millis * 1000.0).round() / 1000.0,
+        direction: event.direction.word(),
+        record: event.message.record,
+        message: &event.message.name,
+        bytes: event.bytes,
+        step: event.message.step,
+    };
+    if let Ok(text) = serde_json::to_string(&object) {
+        let _ = line(format_args!("{text}"));
+    }
+}
+
+fn trace_text(event: &TraceEvent<'_>) {
+    let arrow = match event.direction {
+        Direction::Sent => "->",
+        Direction::Received => "<-",
+    };
+    let _ = writeln!(
+        io::stderr().lock(),
+        "trace {} +{:.3}ms {arrow} {} ({} bytes): {}",
+        event.peer,
+        event.millis,
+        event.message.name,
+        event.bytes,
+        event.message.step
+    );
 }
 
 #[cfg(test)]
@@ -433,13 +387,5 @@ mod tests {
         assert_eq!(printable(b"line\r\n\x1b[31m"), "line\\r\\n\\u{1b}[31m");
         assert_eq!(printable("héllo".as_bytes()), "héllo");
         assert_eq!(printable(b"\xff!"), "\u{fffd}!");
-    }
-
-    #[test]
-    fn group_names_are_shown_the_same_whatever_openssl_calls_them() {
-        assert_eq!(display_group("secp256r1"), "P-256");
-        assert_eq!(display_group("prime256v1"), "P-256");
-        assert_eq!(display_group("x25519"), "X25519");
-        assert_eq!(display_group("X25519MLKEM768"), "X25519MLKEM768");
     }
 }

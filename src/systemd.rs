@@ -15,7 +15,7 @@ use crate::listen::{self, Listener};
 const LISTEN_FDS_START: RawFd = 3;
 
 /// The sockets systemd passed to this process, if it passed any.
-pub fn inherited_listeners() -> Result<Option<Vec<Listener>>> {
+pub(crate) fn inherited_listeners() -> Result<Option<Vec<Listener>>> {
     let for_us = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|pid| pid.parse::<u32>().ok())
@@ -52,7 +52,7 @@ pub fn inherited_listeners() -> Result<Option<Vec<Listener>>> {
 }
 
 /// Tells the service manager about a state change; a no-op outside systemd.
-pub fn notify(state: &str) {
+pub(crate) fn notify(state: &str) {
     let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
@@ -73,7 +73,7 @@ pub fn notify(state: &str) {
 }
 
 /// `RELOADING=1` with the monotonic timestamp systemd (253+) expects alongside it.
-pub fn reloading() -> String {
+pub(crate) fn reloading() -> String {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -8,25 +8,29 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use log::{debug, info, warn};
-use openssl::ssl::{Ssl, SslVerifyMode};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_openssl::SslStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, files};
+use super::exchange::{RECORD_SIZE, RequestSource, Tls, first_byte};
+use super::files;
+use super::shared::Shared;
 use crate::config::Mode;
 use crate::conn::{self, Read};
 use crate::error::{Error, Phase, Result};
-use crate::http::{self, Head};
+use crate::http::{self, Incoming};
 use crate::inspect;
 use crate::listen::{PeerAddr, Stream};
 use crate::proxy;
 use crate::report::{self, Report, millis};
+use crate::tls::hello;
 use crate::tls::observe::Observer;
 use crate::tls::{self, Acceptor, Side, verify};
 
-/// The largest TLS record payload: reads and writes of this size move whole records.
-pub(super) const RECORD_SIZE: usize = 16 * 1024;
+/// What a plain-HTTP client on the TLS port is told, as nginx does.
+const PLAIN_HTTP_ON_TLS_PORT: &str =
+    "400 Bad Request: this port speaks TLS: use https:// instead of http://\n";
 
 /// Serves one connection to its end, then reports it (log line on failure, report, metrics).
 /// `cut` ends it early when the drain timeout passes; the permit is given back at the end.
@@ -110,31 +114,20 @@ fn serve(
             }
         }
 
-        let trace = output.trace.then_some(output.json);
+        let trace = report::trace_sink(output.trace);
         let observer = if config.mode == Mode::Inspect {
             Observer::keeping_client_hello(report.peer.clone(), trace)
         } else {
             Observer::new(Side::Server, report.peer.clone(), trace)
         };
-        let mut ssl = Ssl::new(&acceptor.context)?;
-        observer.attach(&mut ssl)?;
-        if let Some(auth) = &config.client_auth {
-            let mut mode = SslVerifyMode::PEER;
-            if auth.required {
-                mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
-            }
-            let observer = Arc::clone(&observer);
-            ssl.set_verify_callback(mode, move |preverified, ctx| {
-                if !preverified {
-                    observer.record_verify_failure(ctx);
-                }
-                preverified
-            });
-        }
+        let ssl = tls::server_ssl(acceptor, &observer)?;
         let mut tls = SslStream::new(ssl, stream)?;
         let started = Instant::now();
         let handshake = Pin::new(&mut tls).accept();
         if let Err(e) = conn::within(Phase::Handshake, timeouts.handshake, handshake).await? {
+            if tls::is_plain_http(&e) {
+                Box::pin(answer_plain_http(&mut tls, timeouts.write)).await;
+            }
             return Err(match observer.verify_failure() {
                 Some(failure) => verify::client_rejection(&failure),
                 None => tls::handshake_failure(e, Side::Server, observer.clues()),
@@ -142,11 +135,11 @@ fn serve(
         }
         let handshake_done = Instant::now();
         report.timings_ms.handshake = millis(handshake_done - started);
-        report.negotiated(tls.ssl(), Side::Server, config.client_auth.is_some());
+        report.record_handshake(tls.ssl(), Side::Server, acceptor.verifies_clients());
         report.certificate = acceptor.certificate_of(tls.ssl().ssl_context()).cloned();
         report.client_hello = observer
             .client_hello()
-            .and_then(|raw| inspect::parse(&raw).ok())
+            .and_then(|raw| hello::parse(&raw).ok())
             .map(|hello| Box::new(hello.describe()));
         if !output.json && !output.quiet {
             let _ = report::connected(&report.peer);
@@ -181,13 +174,16 @@ fn serve(
     }
 }
 
-pub(super) type Tls = SslStream<Stream>;
-
-/// Notes the time of the first byte the client sent.
-pub(super) fn first_byte(report: &mut Report, handshake_done: Instant) {
-    if report.timings_ms.first_byte.is_none() {
-        report.timings_ms.first_byte = Some(millis(handshake_done.elapsed()));
-    }
+/// Tells a plain-HTTP client, in plain HTTP, to use https:// (its request was taken for
+/// a broken ClientHello). Best effort: the connection is closed either way.
+async fn answer_plain_http(tls: &mut Tls, limit: std::time::Duration) {
+    let answer = http::response(400, "text/plain", PLAIN_HTTP_ON_TLS_PORT.as_bytes(), false);
+    let socket = tls.get_mut();
+    let _ = tokio::time::timeout(limit, async {
+        socket.write_all(&answer).await?;
+        socket.flush().await
+    })
+    .await;
 }
 
 /// The seed's exchange: one message in, the reply out. Returns false when the client
@@ -201,7 +197,7 @@ fn reply(
 ) -> impl Future<Output = Result<bool>> {
     async move {
         // In a block of its own: the message is not held while the reply goes out.
-        let read = {
+        let (read, http_request) = {
             let config = &shared.config;
             let mut message = Vec::new();
             let read = conn::read_appending(
@@ -227,14 +223,31 @@ fn reply(
                     let _ = report::received(&message);
                 }
             }
-            read
+            // An HTTP client (curl, a browser) gets an HTTP answer; HEAD gets no body.
+            let http_request = http::request_line(&message).map(|(method, _)| method == "HEAD");
+            (read, http_request)
         };
         let config = &shared.config;
         match read {
             Read::Data(_) => {
-                conn::write_all(tls, &config.reply, config.timeouts.write, Side::Server).await?;
-                report.bytes_sent += config.reply.len() as u64;
-                report.sent = Some(String::from_utf8_lossy(&config.reply).into_owned());
+                let limit = config.timeouts.write;
+                let sent = match http_request {
+                    // Boxed: the rare path keeps its answer off every connection's task.
+                    Some(head_only) => {
+                        Box::pin(async {
+                            let answer = http_reply(&config.reply, head_only);
+                            conn::write_all(tls, &answer, limit, Side::Server).await?;
+                            Ok::<_, Error>(answer)
+                        })
+                        .await?
+                    }
+                    None => {
+                        conn::write_all(tls, &config.reply, limit, Side::Server).await?;
+                        config.reply.clone()
+                    }
+                };
+                report.bytes_sent += sent.len() as u64;
+                report.sent = Some(String::from_utf8_lossy(&sent).into_owned());
                 Ok(true)
             }
             Read::Closed => {
@@ -285,6 +298,17 @@ fn echo(
     }
 }
 
+/// The reply as an HTTP/1.1 response, for a client that sent an HTTP request; a reply
+/// that is already an HTTP response (`--reply $'HTTP/1.1 200 OK\r\n…'`) goes out as is.
+fn http_reply(reply: &[u8], head_only: bool) -> Vec<u8> {
+    if reply.starts_with(b"HTTP/") {
+        return reply.to_vec();
+    }
+    let mut body = reply.to_vec();
+    body.push(b'\n');
+    http::response(200, "text/plain; charset=utf-8", &body, head_only)
+}
+
 /// Answers with the connection's report and what the client offered: an HTML page or
 /// JSON for HTTP clients (by `Accept` or `/json`), JSON for anything else.
 async fn inspect(
@@ -294,43 +318,32 @@ async fn inspect(
     handshake_done: Instant,
 ) -> Result<bool> {
     let timeouts = &shared.config.timeouts;
-    let mut received = Vec::new();
-    let mut buf = vec![0; 4096];
-    let request = loop {
-        match conn::read(tls, &mut buf, timeouts.read, Side::Server).await? {
-            Read::Data(n) => {
-                first_byte(report, handshake_done);
-                report.bytes_received += n as u64;
-                received.extend_from_slice(&buf[..n]);
-            }
-            Read::Closed => return Ok(true),
-            Read::Truncated => return Ok(false),
-        }
-        if !http::looks_like_http(&received) {
-            break None;
-        }
-        match http::parse_head(&received) {
-            Head::Complete { request, .. } => break Some(Ok(request)),
-            Head::Invalid(reason) => break Some(Err(reason)),
-            Head::Incomplete => {}
-        }
+    let mut pending = Vec::new();
+    let mut source = RequestSource {
+        tls,
+        report,
+        handshake_done,
     };
-    let answer = match &request {
-        None => inspect::json(report, None).into_bytes(),
-        Some(Err(reason)) => {
+    let incoming = http::read_request(&mut source, &mut pending, timeouts.read).await?;
+    let (tls, report) = (source.tls, source.report);
+    let answer = match incoming {
+        Incoming::Closed => return Ok(true),
+        Incoming::Truncated => return Ok(false),
+        Incoming::NotHttp => inspect::json(report, None).into_bytes(),
+        Incoming::Invalid(reason) => {
             debug!("{}: bad HTTP request: {reason}", report.peer);
             http::response(400, "text/plain", format!("{reason}\n").as_bytes(), false)
         }
-        Some(Ok(request)) if request.method != "GET" && request.method != "HEAD" => {
+        Incoming::Request(request) if request.method != "GET" && request.method != "HEAD" => {
             http::response(405, "text/plain", b"GET or HEAD only\n", false)
         }
-        Some(Ok(request)) => {
+        Incoming::Request(request) => {
             let head_only = request.method == "HEAD";
             if request.wants_json() {
-                let body = inspect::json(report, Some(request));
+                let body = inspect::json(report, Some(&request));
                 http::response(200, "application/json", body.as_bytes(), head_only)
             } else {
-                let body = inspect::html(report, request);
+                let body = inspect::html(report, &request);
                 http::response(200, "text/html; charset=utf-8", body.as_bytes(), head_only)
             }
         }

@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use log::debug;
 
-use super::Shared;
-use super::connection::{RECORD_SIZE, Tls, first_byte};
-use crate::conn::{self, Read};
+use super::exchange::{RECORD_SIZE, RequestSource, Tls};
+use super::shared::Shared;
+use crate::conn;
+use crate::docroot::{self, Target};
 use crate::error::{Error, Phase, Result};
-use crate::files::{self, Target};
-use crate::http::{self, Head, Request};
+use crate::http::{self, Incoming, Request};
 use crate::report::{self, Report};
 use crate::tls::Side;
 
@@ -41,38 +41,21 @@ pub(super) fn serve(
         // Bytes received and not yet answered: empty (and without memory) while idle.
         let mut pending = Vec::new();
         loop {
-            // The whole head must arrive within the read timeout, however slowly it trickles.
-            let started = Instant::now();
-            let (request, length) = loop {
-                if !pending.is_empty() {
-                    if !http::looks_like_http(&pending) {
-                        Box::pin(refuse(tls, shared, report, 400, "not an HTTP request")).await?;
-                        return Ok(true);
-                    }
-                    match http::parse_head(&pending) {
-                        Head::Complete { request, length } => break (request, length),
-                        Head::Invalid(reason) => {
-                            debug!("{}: bad request: {reason}", report.peer);
-                            Box::pin(refuse(tls, shared, report, 400, "malformed request")).await?;
-                            return Ok(true);
-                        }
-                        Head::Incomplete => {}
-                    }
-                }
-                let left = timeouts.read.saturating_sub(started.elapsed());
-                let read = conn::read_appending(tls, &mut pending, 4096, left, Side::Server);
-                match read.await? {
-                    Read::Data(n) => {
-                        first_byte(report, handshake_done);
-                        report.bytes_received += n as u64;
-                    }
-                    Read::Closed => return Ok(true),
-                    Read::Truncated => return Ok(false),
-                }
+            let incoming = {
+                let mut source = RequestSource {
+                    tls: &mut *tls,
+                    report: &mut *report,
+                    handshake_done,
+                };
+                http::read_request(&mut source, &mut pending, timeouts.read).await?
             };
-            pending.drain(..length);
-            // Boxed: its state is only needed while answering, not while idle.
-            let keep_alive = Box::pin(answer(tls, shared, report, &request, root)).await?;
+            // One await for every answer, boxed: what came in is held only while answering,
+            // never while idle.
+            let keep_alive = match incoming {
+                Incoming::Closed => return Ok(true),
+                Incoming::Truncated => return Ok(false),
+                incoming => Box::pin(respond(tls, shared, report, incoming, root)).await?,
+            };
             if !keep_alive {
                 return Ok(true);
             }
@@ -84,17 +67,39 @@ pub(super) fn serve(
     }
 }
 
+/// Answers what came in: a request, or something that is not one (400, then close);
+/// returns whether the connection stays open.
+async fn respond(
+    tls: &mut Tls,
+    shared: &Shared,
+    report: &mut Report,
+    incoming: Incoming,
+    root: &docroot::Root,
+) -> Result<bool> {
+    let why = match incoming {
+        Incoming::Request(request) => return answer(tls, shared, report, &request, root).await,
+        Incoming::NotHttp => "not an HTTP request",
+        Incoming::Invalid(reason) => {
+            debug!("{}: bad request: {reason}", report.peer);
+            "malformed request"
+        }
+        Incoming::Closed | Incoming::Truncated => return Ok(false),
+    };
+    refuse(tls, shared, report, 400, why).await?;
+    Ok(false)
+}
+
 /// Answers one request; returns whether the connection stays open.
 async fn answer(
     tls: &mut Tls,
     shared: &Shared,
     report: &mut Report,
     request: &Request,
-    root: &files::Root,
+    root: &docroot::Root,
 ) -> Result<bool> {
     let head_only = request.method == "HEAD";
     if request.method != "GET" && !head_only {
-        let head = files::response_head(405, &[("Allow", "GET, HEAD")], 0, false);
+        let head = docroot::response_head(405, &[("Allow", "GET, HEAD")], 0, false);
         send(tls, shared, report, &head).await?;
         log_request(shared, report, request, 405, 0);
         return Ok(false);
@@ -117,12 +122,12 @@ async fn answer(
             if let Some(date) = &last_modified {
                 fields.push(("Last-Modified", date));
             }
-            if files::not_modified(request.header("if-modified-since"), modified) {
-                let head = files::response_head(304, &fields, 0, keep_alive);
+            if docroot::not_modified(request.header("if-modified-since"), modified) {
+                let head = docroot::response_head(304, &fields, 0, keep_alive);
                 send(tls, shared, report, &head).await?;
                 (304, 0)
             } else {
-                let mut out = files::response_head(200, &fields, len, keep_alive);
+                let mut out = docroot::response_head(200, &fields, len, keep_alive);
                 if head_only {
                     send(tls, shared, report, &out).await?;
                     (200, 0)
@@ -189,7 +194,7 @@ fn text_response(
     keep_alive: bool,
     head_only: bool,
 ) -> Vec<u8> {
-    let mut out = files::response_head(status, fields, body.len() as u64, keep_alive);
+    let mut out = docroot::response_head(status, fields, body.len() as u64, keep_alive);
     if !head_only {
         out.extend_from_slice(body.as_bytes());
     }

@@ -7,9 +7,12 @@
 //! the limit, new clients wait in the kernel's backlog instead of costing memory here.
 
 mod connection;
+mod exchange;
 mod files;
+mod shared;
 mod watch;
 
+use std::num::NonZeroUsize;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -19,15 +22,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServerConfig;
+use crate::docroot::Root;
 use crate::error::{Error, Result, seconds};
-use crate::files::Root;
 use crate::listen::{self, Handle, Incoming, Listener};
 use crate::metrics::{self, Metrics};
 use crate::report;
 use crate::shutdown::Request;
 use crate::systemd;
+use crate::tls;
 use crate::tls::tickets::TicketKeys;
-use crate::tls::{self, Acceptor};
+use shared::Shared;
 
 /// Longest pause after a failing `accept()` (e.g. out of file descriptors).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -47,25 +51,6 @@ pub struct Server {
     shared: Arc<Shared>,
 }
 
-/// What every connection task reads.
-struct Shared {
-    config: ServerConfig,
-    /// The TLS setup new connections get; a reload swaps it, connections in flight keep
-    /// the one they started with.
-    acceptor: RwLock<Arc<Acceptor>>,
-    /// Session ticket keys the server makes and rotates (without `--ticket-key-file`).
-    ticket_keys: Arc<TicketKeys>,
-    /// The folder served in files mode.
-    root: Option<Root>,
-    metrics: Arc<Metrics>,
-}
-
-impl Shared {
-    fn acceptor(&self) -> Arc<Acceptor> {
-        Arc::clone(&self.acceptor.read().unwrap_or_else(PoisonError::into_inner))
-    }
-}
-
 impl Server {
     /// Loads the certificates and keys, then binds every listen address (or takes the
     /// sockets systemd passed). Nothing is served until [`run`](Server::run); any problem
@@ -74,11 +59,11 @@ impl Server {
         // Before reading them: a change made while we read is then seen as a change.
         let files = config
             .reload_interval
-            .map(|every| watch::Files::new(watch::watched(&config), every));
+            .map(|every| watch::Files::new(watch::watched(&config.tls), every));
         let root = config.root.as_deref().map(Root::open).transpose()?;
         // Tickets under the 2 previous keys still resume: up to 3 rotation periods.
         let ticket_keys = Arc::new(TicketKeys::generated(3)?);
-        let acceptor = tls::acceptor(&config, &ticket_keys)?;
+        let acceptor = tls::acceptor(&config.tls, &ticket_keys)?;
         let listeners = match systemd::inherited_listeners()? {
             Some(inherited) => inherited,
             None => {
@@ -133,7 +118,7 @@ impl Server {
             ));
         }
         let stop_background = CancellationToken::new();
-        if config.ticket_key_file.is_none() && config.sessions.tickets {
+        if config.tls.ticket_key_file.is_none() && config.tls.sessions.tickets {
             tokio::spawn(rotate_ticket_keys(
                 Arc::clone(&shared),
                 stop_background.clone(),
@@ -180,8 +165,9 @@ impl Server {
         systemd::notify("STOPPING=1");
         let drain = config.drain_timeout;
         info!(
-            "stopping: no new connections; {} in flight get up to {}",
-            connections.len(),
+            "stopping: no new connections; {} may take up to {} to finish (a second Ctrl-C \
+             or SIGTERM cuts them at once)",
+            in_flight(connections.len()),
             seconds(drain)
         );
         gates.stop_accepting.cancel();
@@ -196,12 +182,12 @@ impl Server {
             tokio::select! {
                 () = connections.wait() => break,
                 () = &mut deadline => {
-                    warn!("drain timeout passed: cutting {} connections", connections.len());
+                    warn!("drain timeout passed: cutting {}", in_flight(connections.len()));
                     break;
                 }
                 request = requests.recv() => match request {
                     Some(Request::Stop) => {
-                        warn!("second stop request: cutting {} connections", connections.len());
+                        warn!("second stop request: cutting {}", in_flight(connections.len()));
                         break;
                     }
                     Some(Request::Reload) => info!("SIGHUP ignored: draining"),
@@ -225,11 +211,19 @@ impl Server {
     }
 }
 
+/// `1 connection in flight`, `2 connections in flight`.
+fn in_flight(count: usize) -> String {
+    match count {
+        1 => "1 connection in flight".to_string(),
+        n => format!("{n} connections in flight"),
+    }
+}
+
 /// Builds the TLS setup again from the files and swaps it in for new connections; on any
 /// problem keeps serving the previous one.
 async fn reload(shared: &Arc<Shared>, why: &str) {
     systemd::notify(&systemd::reloading());
-    let config = shared.config.clone();
+    let config = shared.config.tls.clone();
     let keys = Arc::clone(&shared.ticket_keys);
     let built = tokio::task::spawn_blocking(move || tls::acceptor(&config, &keys)).await;
     match built {
@@ -257,7 +251,7 @@ async fn reload(shared: &Arc<Shared>, why: &str) {
 /// Replaces the generated ticket key every `ticket_rotation`, so that a key taken from
 /// memory decrypts only recent tickets.
 async fn rotate_ticket_keys(shared: Arc<Shared>, stop: CancellationToken) {
-    let every = shared.config.sessions.ticket_rotation;
+    let every = shared.config.tls.sessions.ticket_rotation;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -320,10 +314,10 @@ struct Gates {
 
 /// How many server threads: `--threads`, or one per core.
 fn thread_count(config: &ServerConfig) -> usize {
-    match config.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
+    config
+        .threads
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get)
 }
 
 /// Starts the server threads: one per core (or `threads`), each with a single-threaded

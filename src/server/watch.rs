@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{Identity, ServerConfig};
+use crate::config::{Identity, ServerTls};
 
 /// What identifies a version of a file: a digest of its content (these files are small,
 /// and timestamps may be too coarse to tell two writes in the same second apart).
@@ -16,7 +16,7 @@ pub(super) struct Files {
 }
 
 /// Every file the TLS setup is built from.
-pub(super) fn watched(config: &ServerConfig) -> Vec<PathBuf> {
+pub(super) fn watched(config: &ServerTls) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for certificate in &config.certificates {
         match &certificate.identity {

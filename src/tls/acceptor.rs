@@ -3,14 +3,17 @@
 use std::sync::Arc;
 
 use log::{debug, warn};
-use openssl::ssl::{AlpnError, NameType, SniError, SslContext, SslContextBuilder, SslOptions};
+use openssl::ssl::{
+    AlpnError, NameType, SniError, Ssl, SslContext, SslContextBuilder, SslOptions, SslVerifyMode,
+};
 use openssl::x509::store::X509StoreBuilder;
 
 use super::cert::{self, CertSummary, LoadedIdentity};
 use super::compat;
+use super::observe::Observer;
 use super::protocol::{self, Protocol};
 use super::tickets::{self, TicketKeys};
-use crate::config::{ServerCertificate, ServerConfig};
+use crate::config::{ServerCertificate, ServerTls};
 use crate::error::{Error, Result};
 
 /// Identifies tlscat's sessions in the session cache (required with client certificates).
@@ -19,9 +22,11 @@ const SESSION_ID_CONTEXT: &[u8] = b"tlscat";
 /// The server's TLS setup: new connections start on `context`; SNI may switch them to
 /// another certificate's context.
 pub struct Acceptor {
-    pub context: SslContext,
+    context: SslContext,
     /// The certificates, by context, to report which one a connection got.
     served: Vec<Served>,
+    /// With `--client-ca`: whether a client certificate is required (else optional).
+    client_certificate_required: Option<bool>,
 }
 
 struct Served {
@@ -35,6 +40,11 @@ struct Served {
 }
 
 impl Acceptor {
+    /// Whether clients are asked for a certificate.
+    pub fn verifies_clients(&self) -> bool {
+        self.client_certificate_required.is_some()
+    }
+
     /// The certificate a connection was served with.
     pub fn certificate_of(&self, ctx: &openssl::ssl::SslContextRef) -> Option<&Arc<CertSummary>> {
         self.served
@@ -78,8 +88,8 @@ fn expires(cert: &openssl::x509::X509Ref) -> Result<i64> {
 ///
 /// Session tickets use the keys of `--ticket-key-file`, else `generated` (which the
 /// server rotates), else none when tickets are off.
-pub fn acceptor(config: &ServerConfig, generated: &Arc<TicketKeys>) -> Result<Acceptor> {
-    let protocol = Protocol::new(&config.tls)?;
+pub fn acceptor(config: &ServerTls, generated: &Arc<TicketKeys>) -> Result<Acceptor> {
+    let protocol = Protocol::new(&config.protocol)?;
     let insecure = config.allow_insecure_key_permissions;
     let ticket_keys = match &config.ticket_key_file {
         Some(path) => Some(Arc::new(tickets::load(path, insecure)?)),
@@ -140,13 +150,38 @@ pub fn acceptor(config: &ServerConfig, generated: &Arc<TicketKeys>) -> Result<Ac
         Ok(())
     })?;
     served.insert(0, serving(&context, default_identity, 0)?);
-    Ok(Acceptor { context, served })
+    Ok(Acceptor {
+        context,
+        served,
+        client_certificate_required: config.client_auth.as_ref().map(|auth| auth.required),
+    })
+}
+
+/// Prepares one server connection: the observer attached and, with client certificates,
+/// their verification reported to it.
+pub fn server_ssl(acceptor: &Acceptor, observer: &Arc<Observer>) -> Result<Ssl> {
+    let mut ssl = Ssl::new(&acceptor.context)?;
+    observer.attach(&mut ssl)?;
+    if let Some(required) = acceptor.client_certificate_required {
+        let mut mode = SslVerifyMode::PEER;
+        if required {
+            mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+        }
+        let observer = Arc::clone(observer);
+        ssl.set_verify_callback(mode, move |preverified, ctx| {
+            if !preverified {
+                observer.record_verify_failure(ctx);
+            }
+            preverified
+        });
+    }
+    Ok(ssl)
 }
 
 /// Everything but the protocol settings, for one certificate.
 fn configure(
     builder: &mut SslContextBuilder,
-    config: &ServerConfig,
+    config: &ServerTls,
     identity: &LoadedIdentity,
     ticket_keys: Option<&Arc<TicketKeys>>,
 ) -> Result<()> {
@@ -177,7 +212,7 @@ fn configure(
         builder.set_verify_cert_store(store.build())?;
     }
 
-    let alpn = config.tls.alpn.clone();
+    let alpn = config.protocol.alpn.clone();
     if !alpn.is_empty() {
         let optional = config.alpn_optional;
         builder.set_alpn_select_callback(move |_, offered| {

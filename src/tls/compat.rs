@@ -15,7 +15,7 @@ use openssl_sys::{SSL, SSL_CTX};
 
 /// `SSL_CTX_set_msg_callback`'s callback: (sent?, version, content type, bytes, length,
 /// the SSL, user argument).
-pub type MessageCallback =
+pub(super) type MessageCallback =
     unsafe extern "C" fn(c_int, c_int, c_int, *const c_void, usize, *mut SSL, *mut c_void);
 
 unsafe extern "C" {
@@ -42,16 +42,16 @@ const SSL_CTRL_GET_NEGOTIATED_GROUP: c_int = 134;
 
 /// Whether the linked library can name the negotiated group itself (3.0 and later) rather
 /// than through the peer's ephemeral key.
-pub const NAMES_GROUPS: bool = cfg!(ossl300);
+pub(super) const NAMES_GROUPS: bool = cfg!(ossl300);
 
 /// Installs a message callback on every connection of the context.
-pub fn set_message_callback(ctx: &mut SslContextBuilder, callback: MessageCallback) {
+pub(super) fn set_message_callback(ctx: &mut SslContextBuilder, callback: MessageCallback) {
     // SAFETY: the context pointer is valid; the callback is a plain function.
     unsafe { SSL_CTX_set_msg_callback(ctx.as_ptr(), Some(callback)) }
 }
 
 /// How long sessions stay resumable (`SSL_CTX_set_timeout`).
-pub fn set_session_timeout(ctx: &mut SslContextBuilder, seconds: u64) {
+pub(super) fn set_session_timeout(ctx: &mut SslContextBuilder, seconds: u64) {
     let seconds = c_long::try_from(seconds).unwrap_or(c_long::MAX);
     // SAFETY: the context pointer is valid.
     unsafe {
@@ -67,7 +67,7 @@ pub struct Cipher {
 }
 
 /// The cipher suites (TLS 1.3 and older) the context would offer.
-pub fn context_ciphers(ctx: &SslContextRef) -> Vec<Cipher> {
+pub(super) fn context_ciphers(ctx: &SslContextRef) -> Vec<Cipher> {
     // SAFETY: the stack belongs to the context and outlives this call; cipher names are
     // static strings inside OpenSSL.
     unsafe {
@@ -107,7 +107,7 @@ unsafe fn owned(ptr: *const c_char) -> Option<String> {
 
 /// The key exchange group of the connection, in OpenSSL's spelling (`X25519`,
 /// `secp256r1`, `X25519MLKEM768`, …).
-pub fn negotiated_group(ssl: &SslRef) -> Option<String> {
+pub(super) fn negotiated_group(ssl: &SslRef) -> Option<String> {
     #[cfg(ossl320)]
     {
         // SAFETY: valid SSL; the name is static inside OpenSSL.
@@ -169,7 +169,7 @@ fn peer_key_group(ssl: &SslRef) -> Option<String> {
 }
 
 /// The signature scheme the peer signed the handshake with (`ecdsa_secp256r1_sha256`, …).
-pub fn peer_signature(ssl: &SslRef) -> Option<String> {
+pub(super) fn peer_signature(ssl: &SslRef) -> Option<String> {
     let mut kind = 0;
     // SAFETY: valid SSL and out-pointer.
     let have_kind = unsafe { SSL_get_peer_signature_type_nid(ssl.as_ptr(), &mut kind) } == 1;
@@ -187,7 +187,7 @@ pub fn peer_signature(ssl: &SslRef) -> Option<String> {
 }
 
 /// The signature scheme we signed the handshake with (OpenSSL 3.0 and later).
-pub fn own_signature(ssl: &SslRef) -> Option<String> {
+pub(super) fn own_signature(ssl: &SslRef) -> Option<String> {
     #[cfg(ossl300)]
     {
         let mut kind = 0;
@@ -275,7 +275,7 @@ pub fn is_resumable(session: &openssl::ssl::SslSessionRef) -> bool {
 /// Serves session tickets with keys from a ticket key file, on any OpenSSL: through
 /// `SSL_CTX_set_tlsext_ticket_key_evp_cb` (3.0+) or `SSL_CTX_set_tlsext_ticket_key_cb`
 /// (1.1.1). The keys live in the context's ex_data, where the callback finds them.
-pub fn set_ticket_keys(
+pub(super) fn set_ticket_keys(
     ctx: &mut SslContextBuilder,
     keys: std::sync::Arc<super::tickets::TicketKeys>,
 ) -> Result<(), openssl::error::ErrorStack> {

@@ -8,14 +8,14 @@ use openssl::x509::store::X509StoreBuilder;
 use super::observe::Observer;
 use super::protocol::{self, Protocol};
 use super::{cert, danger};
-use crate::config::{ClientConfig, Trust};
+use crate::config::{ClientTls, Target, Trust};
 use crate::error::Result;
 
 /// Builds the client context: the profile's preset (TLS 1.2 or newer by default),
 /// verification on, trusting either one CA file or the system store; the client
 /// certificate, ALPN, and a session cache that hands new sessions to the observer.
-pub fn connector(config: &ClientConfig) -> Result<SslConnector> {
-    let protocol = Protocol::new(&config.tls)?;
+pub fn connector(config: &ClientTls) -> Result<SslConnector> {
+    let protocol = Protocol::new(&config.protocol)?;
     let mut builder = protocol.connector_builder()?;
     if let Trust::CaFile(path) = &config.trust {
         // Only this file: a private CA must not be mixed up with the public web PKI.
@@ -33,8 +33,8 @@ pub fn connector(config: &ClientConfig) -> Result<SslConnector> {
         }
         builder.set_private_key(&identity.key)?;
     }
-    if !config.tls.alpn.is_empty() {
-        builder.set_alpn_protos(&protocol::alpn_wire(&config.tls.alpn))?;
+    if !config.protocol.alpn.is_empty() {
+        builder.set_alpn_protos(&protocol::alpn_wire(&config.protocol.alpn))?;
     }
     // Sessions (TLS 1.2 at the handshake, TLS 1.3 tickets later) go to the connection's
     // observer; tlscat decides which one to offer next, so no internal cache.
@@ -52,13 +52,14 @@ pub fn connector(config: &ClientConfig) -> Result<SslConnector> {
 /// the observer attached; `session` offered for resumption.
 pub fn client_ssl(
     connector: &SslConnector,
-    config: &ClientConfig,
+    tls: &ClientTls,
+    target: &Target,
     observer: &Arc<Observer>,
     session: Option<&SslSessionRef>,
 ) -> Result<Ssl> {
     let mut configuration = connector.configure()?;
-    configuration.set_use_server_name_indication(config.sni);
-    if config.insecure {
+    configuration.set_use_server_name_indication(target.sni);
+    if tls.insecure {
         danger::skip_verification(&mut configuration);
     } else {
         let observer = Arc::clone(observer);
@@ -69,7 +70,7 @@ pub fn client_ssl(
             preverified
         });
     }
-    let mut ssl = configuration.into_ssl(config.server_name())?;
+    let mut ssl = configuration.into_ssl(target.server_name())?;
     observer.attach(&mut ssl)?;
     offer(&mut ssl, session)?;
     Ok(ssl)
@@ -80,15 +81,16 @@ pub fn client_ssl(
 /// the verify result alone.
 pub fn lean_client_ssl(
     connector: &SslConnector,
-    config: &ClientConfig,
+    tls: &ClientTls,
+    target: &Target,
     session: Option<&SslSessionRef>,
 ) -> Result<Ssl> {
     let mut configuration = connector.configure()?;
-    configuration.set_use_server_name_indication(config.sni);
-    if config.insecure {
+    configuration.set_use_server_name_indication(target.sni);
+    if tls.insecure {
         danger::skip_verification(&mut configuration);
     }
-    let mut ssl = configuration.into_ssl(config.server_name())?;
+    let mut ssl = configuration.into_ssl(target.server_name())?;
     offer(&mut ssl, session)?;
     Ok(ssl)
 }

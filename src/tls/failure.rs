@@ -299,6 +299,12 @@ pub fn handshake_failure(err: ssl::Error, side: Side, clues: Clues) -> Error {
     }
 }
 
+/// Whether a handshake failed because the client sent a plain HTTP request: it can then
+/// be answered in plain HTTP.
+pub fn is_plain_http(err: &ssl::Error) -> bool {
+    err.ssl_error().and_then(ssl_reason) == Some(HTTP_REQUEST)
+}
+
 /// The OpenSSL error inside an I/O error from `tokio_openssl`, if there is one.
 fn inner_ssl_error(err: &io::Error) -> Option<&ssl::Error> {
     err.get_ref()?.downcast_ref::<ssl::Error>()

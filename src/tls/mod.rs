@@ -1,6 +1,8 @@
-//! Everything that touches OpenSSL contexts: the server's acceptor, the client's connector,
-//! protocol settings, certificates, verification diagnostics, per-connection observation,
-//! capability probes and the version-gated FFI shims.
+//! Everything that touches OpenSSL: the server's acceptor and per-connection `Ssl`, the
+//! client's connector and per-connection `Ssl`, protocol settings, certificates, what a
+//! handshake negotiated, verification diagnostics, per-connection observation (trace events
+//! go to a sink the caller provides), the ClientHello parser, capability probes and the
+//! version-gated FFI shims. Nothing here prints or knows how things are reported.
 
 mod acceptor;
 pub mod cert;
@@ -8,6 +10,8 @@ mod compat;
 mod connector;
 pub mod danger;
 mod failure;
+pub mod hello;
+mod negotiated;
 pub mod observe;
 pub mod probe;
 mod protocol;
@@ -16,10 +20,10 @@ pub mod tickets;
 pub mod trace;
 pub mod verify;
 
-pub use acceptor::{Acceptor, acceptor};
-pub use compat::{
-    Cipher, has_pending, is_resumable, negotiated_group, own_signature, peer_signature,
-    received_close_notify,
-};
+pub use acceptor::{Acceptor, acceptor, server_ssl};
+pub use compat::{has_pending, is_resumable, received_close_notify};
 pub use connector::{client_ssl, connector, lean_client_ssl};
-pub use failure::{Clues, Side, handshake_failure, io_failure, is_unexpected_eof};
+pub use failure::{Clues, Side, handshake_failure, io_failure, is_plain_http, is_unexpected_eof};
+pub use negotiated::{
+    NOT_REQUESTED, Negotiated, display_group, negotiated, peer_chain, verification,
+};

@@ -18,9 +18,8 @@ use openssl_sys::SSL;
 use super::cert;
 use super::compat;
 use super::failure::{Clues, Side};
-use super::trace::{self, Direction, Message};
+use super::trace::{self, Direction, Message, TraceEvent, TraceSink};
 use super::verify::VerifyFailure;
-use crate::report::{self, TraceEvent};
 
 /// Per-connection record filled by OpenSSL callbacks.
 pub struct Observer {
@@ -28,8 +27,8 @@ pub struct Observer {
     /// Who the connection is with, for trace lines.
     peer: String,
     started: Instant,
-    /// Trace format, when tracing: `true` for JSON.
-    trace_json: Option<bool>,
+    /// Where trace events go, when tracing.
+    trace: Option<&'static dyn TraceSink>,
     /// Boxed: rare, and large next to the rest of a connection's idle state.
     verify_failure: Mutex<Option<Box<VerifyFailure>>>,
     certificate_requested: AtomicBool,
@@ -64,22 +63,30 @@ pub fn install(ctx: &mut SslContextBuilder) {
 }
 
 impl Observer {
-    /// A new observer; `trace` is `None` (off), `Some(false)` (text) or `Some(true)` (JSON).
-    pub fn new(side: Side, peer: String, trace: Option<bool>) -> Arc<Observer> {
+    /// A new observer; trace events go to `trace`, if any.
+    pub fn new(side: Side, peer: String, trace: Option<&'static dyn TraceSink>) -> Arc<Observer> {
         Observer::build(side, peer, trace, false)
     }
 
     /// A server-side observer that also keeps the raw ClientHello (for inspect mode).
-    pub fn keeping_client_hello(peer: String, trace: Option<bool>) -> Arc<Observer> {
+    pub fn keeping_client_hello(
+        peer: String,
+        trace: Option<&'static dyn TraceSink>,
+    ) -> Arc<Observer> {
         Observer::build(Side::Server, peer, trace, true)
     }
 
-    fn build(side: Side, peer: String, trace: Option<bool>, keep: bool) -> Arc<Observer> {
+    fn build(
+        side: Side,
+        peer: String,
+        trace: Option<&'static dyn TraceSink>,
+        keep: bool,
+    ) -> Arc<Observer> {
         Arc::new(Observer {
             side,
             peer,
             started: Instant::now(),
-            trace_json: trace,
+            trace,
             verify_failure: Mutex::new(None),
             certificate_requested: AtomicBool::new(false),
             first_record: AtomicU8::new(FIRST_RECORD_UNSEEN),
@@ -154,7 +161,7 @@ impl Observer {
 
     /// Records application data for the trace (the message callback does not see it).
     pub fn application_data(&self, direction: Direction, bytes: usize) {
-        if self.trace_json.is_some() {
+        if self.trace.is_some() {
             self.emit(direction, bytes, trace::application_data());
         }
     }
@@ -204,7 +211,7 @@ impl Observer {
                 *slot = Some(bytes.to_vec());
             }
         }
-        if self.trace_json.is_none() {
+        if self.trace.is_none() {
             return;
         }
         if let Some(message) = trace::describe(content_type, bytes, direction, self.side, tls13) {
@@ -213,14 +220,16 @@ impl Observer {
     }
 
     fn emit(&self, direction: Direction, bytes: usize, message: Message) {
-        let event = TraceEvent {
+        let Some(sink) = self.trace else {
+            return;
+        };
+        sink.event(&TraceEvent {
             peer: &self.peer,
             millis: self.started.elapsed().as_secs_f64() * 1000.0,
             direction,
             bytes,
             message,
-        };
-        report::trace(&event, self.trace_json == Some(true));
+        });
     }
 }
 

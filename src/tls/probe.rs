@@ -12,11 +12,11 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
-use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslMethod, SslVerifyMode};
+use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslMethod, SslVerifyMode, SslVersion};
 use openssl::x509::{X509, X509NameBuilder};
 use serde::Serialize;
 
-use super::{compat, protocol};
+use super::compat;
 use crate::config::TlsVersion;
 
 /// Groups worth asking about, in OpenSSL's spelling.
@@ -182,6 +182,16 @@ fn handshake_at(version: TlsVersion, keylog: bool) -> Result<bool, Box<dyn std::
     Ok(client_ok && server_ok && (!keylog || logged.load(Ordering::Relaxed)))
 }
 
+/// OpenSSL's constant for a version.
+pub fn ssl_version(version: TlsVersion) -> SslVersion {
+    match version {
+        TlsVersion::Tls1_0 => SslVersion::TLS1,
+        TlsVersion::Tls1_1 => SslVersion::TLS1_1,
+        TlsVersion::Tls1_2 => SslVersion::TLS1_2,
+        TlsVersion::Tls1_3 => SslVersion::TLS1_3,
+    }
+}
+
 /// A context fixed to one version, with every suite at security level 0; the server side
 /// gets a throwaway self-signed P-256 certificate.
 fn probe_context(
@@ -195,7 +205,7 @@ fn probe_context(
         SslMethod::tls_client()
     };
     let mut builder = SslContextBuilder::new(method)?;
-    let version = protocol::ssl_version(version);
+    let version = ssl_version(version);
     builder.set_min_proto_version(Some(version))?;
     builder.set_max_proto_version(Some(version))?;
     builder.set_cipher_list("ALL:@SECLEVEL=0")?;

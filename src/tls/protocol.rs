@@ -38,7 +38,7 @@ const SERVER_OPTIONS: SslOptions =
     SslOptions::CIPHER_SERVER_PREFERENCE.union(SslOptions::NO_RENEGOTIATION);
 
 /// Validated protocol settings, ready to apply to any number of contexts.
-pub struct Protocol {
+pub(super) struct Protocol {
     settings: TlsSettings,
     /// The oldest version asked for is below 1.2: CBC suites and security level 0.
     legacy: bool,
@@ -48,7 +48,7 @@ pub struct Protocol {
 impl Protocol {
     /// Checks the settings against each other and against the linked OpenSSL, and opens
     /// the key log. Every mistake is an [`Error::Config`] that lists what is accepted.
-    pub fn new(settings: &TlsSettings) -> Result<Protocol> {
+    pub(super) fn new(settings: &TlsSettings) -> Result<Protocol> {
         let (min, max) = (settings.min_version, settings.max_version);
         if let (Some(min), Some(max)) = (min, max) {
             if min > max {
@@ -134,7 +134,7 @@ impl Protocol {
     }
 
     /// A server context builder from the profile's preset.
-    pub fn server_context(
+    pub(super) fn server_context(
         &self,
         configure: impl FnOnce(&mut SslContextBuilder) -> Result<()>,
     ) -> Result<SslContext> {
@@ -166,7 +166,7 @@ impl Protocol {
     }
 
     /// A client connector builder from the profile's preset (verification on).
-    pub fn connector_builder(&self) -> Result<SslConnectorBuilder> {
+    pub(super) fn connector_builder(&self) -> Result<SslConnectorBuilder> {
         let mut builder = SslConnector::builder(SslMethod::tls_client())?;
         match self.settings.profile {
             Profile::Intermediate => {
@@ -207,8 +207,8 @@ impl Protocol {
                 | SslOptions::NO_TLSV1_3;
             let system = SslContextBuilder::new(SslMethod::tls())?.options();
             builder.clear_options(version_options - system);
-            builder.set_min_proto_version(settings.min_version.map(ssl_version))?;
-            builder.set_max_proto_version(settings.max_version.map(ssl_version))?;
+            builder.set_min_proto_version(settings.min_version.map(probe::ssl_version))?;
+            builder.set_max_proto_version(settings.max_version.map(probe::ssl_version))?;
         }
         match (&settings.ciphers, self.legacy) {
             (Some(list), true) => builder.set_cipher_list(&format!("{list}:@SECLEVEL=0"))?,
@@ -244,7 +244,7 @@ impl Protocol {
 }
 
 /// The ALPN list in wire format: each name prefixed by its length.
-pub fn alpn_wire(protocols: &[String]) -> Vec<u8> {
+pub(super) fn alpn_wire(protocols: &[String]) -> Vec<u8> {
     let mut wire = Vec::new();
     for protocol in protocols {
         wire.push(protocol.len() as u8);
@@ -254,7 +254,7 @@ pub fn alpn_wire(protocols: &[String]) -> Vec<u8> {
 }
 
 /// Finds `wanted` in a wire-format list and returns the peer's copy of it.
-pub fn alpn_find<'a>(offered: &'a [u8], wanted: &[u8]) -> Option<&'a [u8]> {
+pub(super) fn alpn_find<'a>(offered: &'a [u8], wanted: &[u8]) -> Option<&'a [u8]> {
     let mut rest = offered;
     while let Some((&len, tail)) = rest.split_first() {
         let (name, next) = tail.split_at_checked(usize::from(len))?;
@@ -264,15 +264,6 @@ pub fn alpn_find<'a>(offered: &'a [u8], wanted: &[u8]) -> Option<&'a [u8]> {
         rest = next;
     }
     None
-}
-
-pub fn ssl_version(version: TlsVersion) -> SslVersion {
-    match version {
-        TlsVersion::Tls1_0 => SslVersion::TLS1,
-        TlsVersion::Tls1_1 => SslVersion::TLS1_1,
-        TlsVersion::Tls1_2 => SslVersion::TLS1_2,
-        TlsVersion::Tls1_3 => SslVersion::TLS1_3,
-    }
 }
 
 /// Checks every entry of a colon-separated list on its own, so that a misspelled name is

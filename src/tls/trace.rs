@@ -1,7 +1,24 @@
 //! Names for the TLS messages seen by the message callback, and which step of the seed's
-//! "How SSL/TLS works" list each one is.
+//! "How SSL/TLS works" list each one is. The events go to a [`TraceSink`] that the output
+//! layer provides: nothing here prints.
 
 use super::failure::Side;
+
+/// Where trace events go (`--trace`): the output layer decides how they look.
+pub trait TraceSink: Send + Sync {
+    fn event(&self, event: &TraceEvent<'_>);
+}
+
+/// One TLS message (or application data) going by.
+#[derive(Debug)]
+pub struct TraceEvent<'a> {
+    pub peer: &'a str,
+    /// Since the connection's observer was created.
+    pub millis: f64,
+    pub direction: Direction,
+    pub bytes: usize,
+    pub message: Message,
+}
 
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use proptest::prelude::*;
 use tlscat::http::{self, Head};
-use tlscat::inspect::{self, RawHello};
 use tlscat::proxy::{self, Header, Parse};
+use tlscat::tls::hello::{self, RawHello};
 use tlscat::tls::tickets;
 
 fn socket_addr(v6: bool) -> impl Strategy<Value = SocketAddr> {
@@ -134,7 +134,7 @@ proptest! {
 
     #[test]
     fn client_hello_parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        if let Ok(hello) = inspect::parse(&bytes) {
+        if let Ok(hello) = hello::parse(&bytes) {
             let _ = hello.describe();
         }
     }
@@ -165,7 +165,7 @@ proptest! {
         body.extend_from_slice(&list);
         let mut message = vec![1, (body.len() >> 16) as u8, (body.len() >> 8) as u8, body.len() as u8];
         message.extend_from_slice(&body);
-        prop_assert_eq!(inspect::parse(&message), Ok(hello.clone()));
+        prop_assert_eq!(hello::parse(&message), Ok(hello.clone()));
         let ja4 = hello.ja4();
         let pattern = regex_lite_ja4(&ja4);
         prop_assert!(pattern, "malformed JA4 {}", ja4);

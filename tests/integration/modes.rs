@@ -1,12 +1,10 @@
 //! Server modes (echo, inspect) and the client's `--pipe`.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::thread;
 
-use common::*;
+use crate::common::*;
 use openssl::sha::Sha256;
 use serde_json::Value;
 

@@ -18,13 +18,13 @@ const INDEX: &str = "index.html";
 
 /// The folder served: absolute, without symbolic links.
 #[derive(Debug, Clone)]
-pub struct Root {
+pub(crate) struct Root {
     dir: PathBuf,
 }
 
 /// Where a request target leads.
 #[derive(Debug)]
-pub enum Target {
+pub(crate) enum Target {
     /// A regular file, open for reading.
     File {
         file: File,
@@ -40,7 +40,7 @@ pub enum Target {
 
 impl Root {
     /// Checks that `dir` is a readable folder and remembers its real path.
-    pub fn open(dir: &Path) -> Result<Root> {
+    pub(crate) fn open(dir: &Path) -> Result<Root> {
         let shown = dir.display();
         let real = std::fs::canonicalize(dir).map_err(|e| {
             Error::Config(format!(
@@ -61,14 +61,9 @@ impl Root {
         }
     }
 
-    /// The folder served.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Finds and opens the file a request target names. `..` segments are refused, and
     /// a symbolic link that leads outside the root is treated as missing.
-    pub fn resolve(&self, target: &str) -> Target {
+    pub(crate) fn resolve(&self, target: &str) -> Target {
         let (path, query) = split_target(target);
         if !path.starts_with('/') {
             return Target::Refused(400, "the request target is not a path");
@@ -189,7 +184,7 @@ fn percent_decode(path: &str) -> Option<Vec<u8>> {
 }
 
 /// The media type announced for a file, by its extension.
-pub fn content_type(path: &Path) -> &'static str {
+pub(crate) fn content_type(path: &Path) -> &'static str {
     let extension = path
         .extension()
         .and_then(OsStr::to_str)
@@ -216,7 +211,7 @@ pub fn content_type(path: &Path) -> &'static str {
 
 /// A response head: status line, `Date`, the given fields, `Content-Length` and
 /// `Connection`.
-pub fn response_head(
+pub(crate) fn response_head(
     status: u16,
     fields: &[(&str, &str)],
     content_length: u64,
@@ -244,7 +239,7 @@ pub fn response_head(
 
 /// Whether a file modified at `modified` is still what the client cached
 /// (`If-Modified-Since`, to the second).
-pub fn not_modified(if_modified_since: Option<&str>, modified: Option<SystemTime>) -> bool {
+pub(crate) fn not_modified(if_modified_since: Option<&str>, modified: Option<SystemTime>) -> bool {
     let (Some(since), Some(modified)) = (if_modified_since, modified) else {
         return false;
     };

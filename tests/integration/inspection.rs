@@ -1,13 +1,11 @@
 //! Inspection: the handshake report (text and JSON), traces, assertions, `tlscat
 //! version`, and the key log (checked by decrypting a real capture with tshark).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn sha256_fingerprint(cert: &std::path::Path) -> String {
@@ -40,7 +38,7 @@ fn both_sides_print_a_handshake_report_on_stderr_unless_quiet() {
         "session    full handshake; ALPN -; SNI -",
         "verified   yes (ok)",
         "peer chain [0] CN=localhost",
-        "issuer  CN=tlscat local CA",
+        &format!("issuer  {}", pki.ca_subject()),
         "names   DNS:localhost, IP:127.0.0.1, IP:::1",
         &format!("sha256  {}", sha256_fingerprint(&pki.path("server.crt"))),
         "timings    connect ",

@@ -2,11 +2,9 @@
 //! same flag definitions as `--help`; and behaviour that depends on the linked OpenSSL,
 //! checked against the version this test binary links (never skipped).
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The subcommands `tlscat --help` lists.

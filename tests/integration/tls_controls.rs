@@ -1,11 +1,9 @@
 //! The protocol flags: each test fails if its flag stops doing what its name says, and
 //! wrong values are usage errors that list what is accepted.
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Runs `tlscat client --json` against `server` and returns its one connection report.

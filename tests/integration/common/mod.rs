@@ -1,7 +1,6 @@
-//! Shared test helpers: a fresh PKI per test (made by scripts/gen-certs.sh), the real
-//! binary on 127.0.0.1:0, real peers as child processes that are killed on drop, and waits
-//! that are bounded in time.
-#![allow(dead_code)] // each test file uses its own subset
+//! Shared test helpers: a fresh PKI per test (made in-process, like scripts/gen-certs.sh
+//! makes it), the real binary on 127.0.0.1:0, real peers as child processes that are
+//! killed on drop, and waits that are bounded in time.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,8 +16,12 @@ use openssl::bn::BigNum;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::PKey;
-use openssl::x509::extension::{ExtendedKeyUsage, SubjectAlternativeName};
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
 use openssl::x509::{X509, X509NameBuilder};
 
 /// Upper bound for anything a test waits for; far above what any step needs.
@@ -64,22 +67,35 @@ pub fn hex(digest: [u8; 32]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A CA, server and client certificate made by scripts/gen-certs.sh in a temp dir.
+/// A CA, server and client certificate in a temp dir, made in-process with the openssl
+/// crate like scripts/gen-certs.sh makes them (which has tests of its own): the same
+/// names, extensions, key types and file modes, and a CA name of its own per set.
 pub struct Pki {
     pub dir: tempfile::TempDir,
+    ca_name: String,
+}
+
+/// The key type of a PKI.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ECDSA P-256 (gen-certs.sh's default).
+    Ecdsa,
+    /// RSA 2048 (`--rsa`).
+    Rsa,
 }
 
 impl Pki {
     pub fn ecdsa() -> Pki {
-        Pki::generate(&[])
+        Pki::generate(KeyKind::Ecdsa, 2)
     }
 
     pub fn rsa() -> Pki {
-        Pki::generate(&["--rsa"])
+        Pki::generate(KeyKind::Rsa, 2)
     }
 
-    pub fn generate(args: &[&str]) -> Pki {
-        Pki::generate_in(tempfile::tempdir().expect("temp dir"), args)
+    /// A set whose server and client certificates are valid `days`.
+    pub fn generate(kind: KeyKind, days: i64) -> Pki {
+        Pki::generate_in(tempfile::tempdir().expect("temp dir"), kind, days)
     }
 
     /// One PKI per test binary and key type, for tests that only read it (the interop
@@ -87,30 +103,89 @@ impl Pki {
     pub fn shared(rsa: bool) -> &'static Pki {
         static ECDSA: OnceLock<Pki> = OnceLock::new();
         static RSA: OnceLock<Pki> = OnceLock::new();
-        let (cell, args): (_, &[&str]) = if rsa {
-            (&RSA, &["--rsa"])
+        let (cell, kind) = if rsa {
+            (&RSA, KeyKind::Rsa)
         } else {
-            (&ECDSA, &[])
+            (&ECDSA, KeyKind::Ecdsa)
         };
         cell.get_or_init(|| {
             let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
-            Pki::generate_in(dir, args)
+            Pki::generate_in(dir, kind, 2)
         })
     }
 
-    fn generate_in(dir: tempfile::TempDir, args: &[&str]) -> Pki {
-        require("openssl", "openssl");
-        let output = run(Command::new(repo().join("scripts/gen-certs.sh"))
-            .arg("--out")
-            .arg(dir.path())
-            .args(["--days", "2"])
-            .args(args));
-        assert!(
-            output.status.success(),
-            "gen-certs.sh failed: {}",
-            text(&output.stderr)
+    fn generate_in(dir: tempfile::TempDir, kind: KeyKind, days: i64) -> Pki {
+        let ca_name = format!("tlscat test CA {:08x}", rand_u32());
+        let ca_key = new_key(kind);
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", &ca_name).unwrap();
+        let name = name.build();
+        let mut builder = X509::builder().unwrap();
+        builder.set_version(2).unwrap();
+        set_serial(&mut builder);
+        builder.set_subject_name(&name).unwrap();
+        builder.set_issuer_name(&name).unwrap();
+        builder.set_pubkey(&ca_key).unwrap();
+        let now = unix_now();
+        builder
+            .set_not_before(&Asn1Time::from_unix(now - 60).unwrap())
+            .unwrap();
+        builder
+            .set_not_after(&Asn1Time::from_unix(now + 3650 * 86_400).unwrap())
+            .unwrap();
+        builder
+            .append_extension(
+                BasicConstraints::new()
+                    .critical()
+                    .ca()
+                    .pathlen(0)
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+        builder
+            .append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
+        let identifier = SubjectKeyIdentifier::new()
+            .build(&builder.x509v3_context(None, None))
+            .unwrap();
+        builder.append_extension(identifier).unwrap();
+        builder.sign(&ca_key, MessageDigest::sha256()).unwrap();
+        let ca = builder.build();
+        std::fs::write(dir.path().join("ca.crt"), ca.to_pem().unwrap()).unwrap();
+        write_private(
+            &dir.path().join("ca.key"),
+            &ca_key.private_key_to_pem_pkcs8().unwrap(),
         );
-        Pki { dir }
+        let pki = Pki { dir, ca_name };
+        let sans = ["DNS:localhost", "IP:127.0.0.1", "IP:::1"];
+        let validity = days * 86_400;
+        pki.issue(Leaf {
+            stem: "server",
+            subject: &[("CN", "localhost")],
+            sans: &sans,
+            server: true,
+            kind,
+            valid_from: -60,
+            valid_until: validity,
+        });
+        pki.issue(Leaf {
+            stem: "client",
+            subject: &[("CN", "tlscat client")],
+            sans: &[],
+            server: false,
+            kind,
+            valid_from: -60,
+            valid_until: validity,
+        });
+        pki
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -119,6 +194,11 @@ impl Pki {
 
     pub fn ca(&self) -> PathBuf {
         self.path("ca.crt")
+    }
+
+    /// The CA's subject, `CN=tlscat test CA …`.
+    pub fn ca_subject(&self) -> String {
+        format!("CN={}", self.ca_name)
     }
 
     /// `--cert server.crt --key server.key`
@@ -140,7 +220,15 @@ impl Pki {
         valid_from: i64,
         valid_until: i64,
     ) -> (PathBuf, PathBuf) {
-        self.issue(stem, "localhost", sans, true, valid_from, valid_until)
+        self.issue(Leaf {
+            stem,
+            subject: &[("CN", "localhost")],
+            sans,
+            server: true,
+            kind: KeyKind::Ecdsa,
+            valid_from,
+            valid_until,
+        })
     }
 
     /// Issues another client certificate (CN=tlscat client) from this CA.
@@ -150,36 +238,40 @@ impl Pki {
         valid_from: i64,
         valid_until: i64,
     ) -> (PathBuf, PathBuf) {
-        self.issue(stem, "tlscat client", &[], false, valid_from, valid_until)
+        self.issue(Leaf {
+            stem,
+            subject: &[("CN", "tlscat client")],
+            sans: &[],
+            server: false,
+            kind: KeyKind::Ecdsa,
+            valid_from,
+            valid_until,
+        })
     }
 
-    fn issue(
-        &self,
-        stem: &str,
-        common_name: &str,
-        sans: &[&str],
-        server: bool,
-        valid_from: i64,
-        valid_until: i64,
-    ) -> (PathBuf, PathBuf) {
+    fn issue(&self, leaf: Leaf<'_>) -> (PathBuf, PathBuf) {
+        let Leaf {
+            stem,
+            subject,
+            sans,
+            server,
+            kind,
+            valid_from,
+            valid_until,
+        } = leaf;
         let ca_cert = X509::from_pem(&std::fs::read(self.ca()).unwrap()).unwrap();
         let ca_key =
             PKey::private_key_from_pem(&std::fs::read(self.path("ca.key")).unwrap()).unwrap();
-        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
-        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let key = new_key(kind);
         let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", common_name).unwrap();
+        for (field, value) in subject {
+            name.append_entry_by_text(field, value).unwrap();
+        }
         let name = name.build();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
+        let now = unix_now();
         let mut builder = X509::builder().unwrap();
         builder.set_version(2).unwrap();
-        let serial = BigNum::from_u32(rand_u32()).unwrap();
-        builder
-            .set_serial_number(&Asn1Integer::from_bn(&serial).unwrap())
-            .unwrap();
+        set_serial(&mut builder);
         builder.set_subject_name(&name).unwrap();
         builder.set_issuer_name(ca_cert.subject_name()).unwrap();
         builder.set_pubkey(&key).unwrap();
@@ -189,13 +281,30 @@ impl Pki {
         builder
             .set_not_after(&Asn1Time::from_unix(now + valid_until).unwrap())
             .unwrap();
+        builder
+            .append_extension(BasicConstraints::new().critical().build().unwrap())
+            .unwrap();
+        let mut usage = KeyUsage::new();
+        usage.critical().digital_signature();
+        if kind == KeyKind::Rsa {
+            usage.key_encipherment();
+        }
+        builder.append_extension(usage.build().unwrap()).unwrap();
+        let mut extended = ExtendedKeyUsage::new();
+        if server {
+            extended.server_auth();
+        } else {
+            extended.client_auth();
+        }
+        builder.append_extension(extended.build().unwrap()).unwrap();
         if !sans.is_empty() {
             let mut alt = SubjectAlternativeName::new();
             for san in sans {
                 match san.split_once(':') {
                     Some(("DNS", dns)) => alt.dns(dns),
                     Some(("IP", ip)) => alt.ip(ip),
-                    _ => panic!("SAN {san} must be DNS:… or IP:…"),
+                    Some(("URI", uri)) => alt.uri(uri),
+                    _ => panic!("SAN {san} must be DNS:…, IP:… or URI:…"),
                 };
             }
             let alt = alt
@@ -203,13 +312,15 @@ impl Pki {
                 .unwrap();
             builder.append_extension(alt).unwrap();
         }
-        let mut usage = ExtendedKeyUsage::new();
-        if server {
-            usage.server_auth();
-        } else {
-            usage.client_auth();
-        }
-        builder.append_extension(usage.build().unwrap()).unwrap();
+        let identifier = SubjectKeyIdentifier::new()
+            .build(&builder.x509v3_context(Some(&ca_cert), None))
+            .unwrap();
+        builder.append_extension(identifier).unwrap();
+        let authority = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&builder.x509v3_context(Some(&ca_cert), None))
+            .unwrap();
+        builder.append_extension(authority).unwrap();
         builder.sign(&ca_key, MessageDigest::sha256()).unwrap();
         let cert = builder.build();
         let (crt, key_path) = (
@@ -220,6 +331,45 @@ impl Pki {
         write_private(&key_path, &key.private_key_to_pem_pkcs8().unwrap());
         (crt, key_path)
     }
+}
+
+/// A leaf certificate to issue.
+struct Leaf<'a> {
+    stem: &'a str,
+    /// `("CN", "localhost")`, `("OU", "web")`, …
+    subject: &'a [(&'a str, &'a str)],
+    sans: &'a [&'a str],
+    server: bool,
+    kind: KeyKind,
+    valid_from: i64,
+    valid_until: i64,
+}
+
+fn new_key(kind: KeyKind) -> PKey<Private> {
+    match kind {
+        KeyKind::Ecdsa => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+            PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
+        }
+        KeyKind::Rsa => PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
+    }
+}
+
+fn set_serial(builder: &mut openssl::x509::X509Builder) {
+    let mut serial = BigNum::new().unwrap();
+    serial
+        .rand(127, openssl::bn::MsbOption::MAYBE_ZERO, false)
+        .unwrap();
+    builder
+        .set_serial_number(&Asn1Integer::from_bn(&serial).unwrap())
+        .unwrap();
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn rand_u32() -> u32 {

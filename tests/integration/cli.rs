@@ -1,13 +1,11 @@
 //! Flags, startup errors and exit codes: each error is one line that names the thing and
 //! the fix, with the documented exit code.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::thread;
 
-use common::*;
+use crate::common::*;
 
 fn single_line(stderr: &[u8]) -> String {
     let stderr = text(stderr);

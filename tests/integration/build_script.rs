@@ -1,6 +1,6 @@
 //! build.rs's decisions for every kind of OpenSSL a packager may have.
 
-#[path = "../build/openssl_version.rs"]
+#[path = "../../build/openssl_version.rs"]
 #[allow(dead_code)] // build.rs uses the rest
 mod openssl_version;
 

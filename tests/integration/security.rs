@@ -2,12 +2,10 @@
 //! intermediate and modern configurations, no known vulnerability, the server's cipher
 //! order, and rotating session ticket keys.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Runs sslyze against the server with the vulnerability scans and a Mozilla profile;
@@ -101,7 +99,7 @@ fn the_default_server_is_mozilla_intermediate_compliant_and_not_vulnerable() {
 #[test]
 fn the_modern_profile_is_mozilla_modern_compliant() {
     // gen-certs.sh's default: an ECDSA certificate valid 90 days, as "modern" wants.
-    let pki = Pki::generate(&["--days", "90"]);
+    let pki = Pki::generate(KeyKind::Ecdsa, 90);
     let server = Server::start(&pki, &["--profile", "modern"]);
     let (compliant, results) = sslyze(&server, &pki, "modern");
     assert!(compliant, "sslyze finds --profile modern modern-compliant");

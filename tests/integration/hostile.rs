@@ -2,13 +2,11 @@
 //! (b) the server logged one clear line naming the bad peer, (c) the server's open file
 //! descriptors, threads and active connections are back to where they were.
 
-mod common;
-
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// One hostile client, by name (first argument); the port is the second.
 const PYTHON_HOSTILE: &str = r#"

@@ -1,12 +1,10 @@
 //! scripts/gen-certs.sh: what it makes, what it refuses, how it fails.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 
 const FILES: [&str; 6] = [
     "ca.crt",

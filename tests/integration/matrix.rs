@@ -5,11 +5,9 @@
 //! Python `ssl`. Each for TLS 1.2 and 1.3, ECDSA and RSA certificates, with and without
 //! mutual TLS; each cell makes a full handshake, then a resumed one, and checks both.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy)]

@@ -1,9 +1,7 @@
 //! tlscat against other TLS stacks: OpenSSL's s_client / s_server, Python's `ssl` (the
 //! seed's own code), GnuTLS.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// The seed's Python client, pointed at a port and a CA file.
 const PYTHON_SEED_CLIENT: &str = r#"

@@ -1,10 +1,8 @@
 //! Rejections: each with its exit code and a message that says what to do.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn client_rejects_server_signed_by_an_unknown_ca_and_says_to_pass_cacert() {

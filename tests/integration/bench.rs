@@ -1,12 +1,10 @@
 //! `tlscat bench`: counts, resumption, throughput and request modes against tlscat and
 //! `openssl s_server`, the JSON summary, and its exit codes.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// `tlscat bench --json` against `target`, trusting the PKI's CA; the summary and the

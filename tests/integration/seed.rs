@@ -1,10 +1,8 @@
 //! The seed's exchange, tlscat client ↔ tlscat server, byte for byte.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn client_and_server_exchange_the_seed_messages_byte_for_byte() {

@@ -1,11 +1,9 @@
 //! `tlscat server --mode files`: static files over HTTPS, checked with curl.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use openssl::sha::sha256;
 use tempfile::TempDir;
 

@@ -2,15 +2,13 @@
 //! activation and notifications), the PROXY protocol, shared ticket keys behind HAProxy,
 //! and the metrics endpoint.
 
-mod common;
-
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Opens N connections and completes their handshakes, says so, waits for a line on

@@ -1,0 +1,327 @@
+//! Flags into the library's configs: the one place where that happens, so the checks that
+//! involve more than one flag live here too.
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tlscat::Error;
+use tlscat::config::{
+    BenchConfig, BenchMode, ClientAuth, ClientConfig, ClientTls, Expectations, Identity, Mode,
+    OutputSettings, Profile, ServerCertificate, ServerConfig, ServerTls, SessionSettings, Target,
+    Timeouts, TlsSettings, TlsVersion, Trace, Trust,
+};
+
+use super::args::{
+    BenchArgs, BenchModeArg, ClientArgs, ConnectArgs, ModeArg, OutputArgs, PhaseTimeouts,
+    ProfileArg, ServerArgs, TlsArgs, VerifyArg,
+};
+use super::values::unescape;
+
+/// The files a fresh checkout has after `scripts/gen-certs.sh`.
+const DEFAULT_CERT: &str = "certs/server.crt";
+const DEFAULT_KEY: &str = "certs/server.key";
+const DEFAULT_CA_FILE: &str = "certs/ca.crt";
+
+impl PhaseTimeouts {
+    fn into_timeouts(self, connect: Duration) -> Timeouts {
+        Timeouts {
+            connect,
+            handshake: self.handshake_timeout,
+            read: self.read_timeout,
+            write: self.write_timeout,
+            close: self.close_timeout,
+        }
+    }
+}
+
+impl TlsArgs {
+    fn settings(&self) -> TlsSettings {
+        let (min_version, max_version) = if self.tls12 {
+            (Some(TlsVersion::Tls1_2), Some(TlsVersion::Tls1_2))
+        } else if self.tls13 {
+            (Some(TlsVersion::Tls1_3), Some(TlsVersion::Tls1_3))
+        } else {
+            (self.min_tls, self.max_tls)
+        };
+        let keylog = self.keylog.clone().or_else(|| {
+            std::env::var_os("SSLKEYLOGFILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        TlsSettings {
+            profile: match self.profile {
+                ProfileArg::Intermediate => Profile::Intermediate,
+                ProfileArg::Modern => Profile::Modern,
+                ProfileArg::System => Profile::System,
+            },
+            min_version,
+            max_version,
+            ciphers: self.ciphers.clone(),
+            ciphersuites: self.ciphersuites.clone(),
+            groups: self.groups.clone(),
+            sigalgs: self.sigalgs.clone(),
+            alpn: self.alpn.clone(),
+            keylog,
+        }
+    }
+}
+
+impl OutputArgs {
+    fn settings(&self) -> OutputSettings {
+        OutputSettings {
+            json: self.json,
+            quiet: self.quiet,
+            trace: match (self.trace, self.json) {
+                (false, _) => Trace::Off,
+                (true, false) => Trace::Text,
+                (true, true) => Trace::Json,
+            },
+        }
+    }
+}
+
+impl TryFrom<ServerArgs> for ServerConfig {
+    type Error = Error;
+
+    fn try_from(args: ServerArgs) -> Result<Self, Error> {
+        let passphrase = args.pass.clone();
+        let pem = |cert, key, names| ServerCertificate {
+            identity: Identity::Pem {
+                cert,
+                key,
+                passphrase: passphrase.clone(),
+            },
+            names,
+        };
+        let mut certificates = Vec::new();
+        if let Some(path) = args.p12 {
+            certificates.push(ServerCertificate {
+                identity: Identity::Pkcs12 {
+                    path,
+                    passphrase: passphrase.clone(),
+                },
+                names: Vec::new(),
+            });
+        } else if args.cert.len() != args.key.len() {
+            return Err(Error::Config(format!(
+                "{} --cert but {} --key: give one --key for each --cert, in the same order",
+                args.cert.len(),
+                args.key.len()
+            )));
+        } else if args.cert.is_empty() && args.sni.is_empty() {
+            certificates.push(pem(
+                PathBuf::from(DEFAULT_CERT),
+                PathBuf::from(DEFAULT_KEY),
+                Vec::new(),
+            ));
+        }
+        for (cert, key) in args.cert.into_iter().zip(args.key) {
+            certificates.push(pem(cert, key, Vec::new()));
+        }
+        for (name, cert, key) in args.sni {
+            certificates.push(pem(cert, key, vec![name]));
+        }
+        let protocol = args.tls.settings();
+        if args.alpn_optional && protocol.alpn.is_empty() {
+            return Err(Error::Config("--alpn-optional needs --alpn LIST".into()));
+        }
+        let speaks_http = matches!(args.mode, ModeArg::Inspect | ModeArg::Files);
+        if speaks_http && protocol.alpn.iter().any(|p| p != "http/1.1") {
+            return Err(Error::Config(
+                "--mode inspect and --mode files answer in HTTP/1.x: use --alpn http/1.1 or \
+                 no --alpn"
+                    .into(),
+            ));
+        }
+        match (args.mode, &args.root) {
+            (ModeArg::Files, None) => {
+                return Err(Error::Config(
+                    "--mode files needs --root DIR: the folder to serve".into(),
+                ));
+            }
+            (ModeArg::Files, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(Error::Config(
+                    "--root is the folder of --mode files: add --mode files".into(),
+                ));
+            }
+        }
+        Ok(ServerConfig {
+            listen: args.listen,
+            reuse_port: args.reuse_port,
+            proxy_protocol: args.proxy_protocol,
+            mode: match args.mode {
+                ModeArg::Reply => Mode::Reply,
+                ModeArg::Echo => Mode::Echo,
+                ModeArg::Inspect => Mode::Inspect,
+                ModeArg::Files => Mode::Files,
+            },
+            root: args.root,
+            tls: ServerTls {
+                certificates,
+                allow_expired: args.allow_expired,
+                allow_insecure_key_permissions: args.allow_insecure_key_permissions,
+                protocol,
+                alpn_optional: args.alpn_optional,
+                client_auth: args.client_ca.map(|ca_file| ClientAuth {
+                    ca_file,
+                    required: !matches!(args.verify, Some(VerifyArg::Optional)),
+                }),
+                sessions: SessionSettings {
+                    timeout: args.session_timeout,
+                    tickets: !args.no_tickets,
+                    num_tickets: args.num_tickets,
+                    ticket_rotation: args.ticket_rotation,
+                },
+                ticket_key_file: args.ticket_key_file,
+            },
+            reload_interval: args.reload_interval,
+            metrics: args.metrics,
+            reply: args.reply.into_bytes(),
+            max_message: args.max_message,
+            max_conns: args.max_conns,
+            threads: args.threads.and_then(NonZeroUsize::new),
+            timeouts: args.timeouts.into_timeouts(Timeouts::default().connect),
+            drain_timeout: args.drain_timeout,
+            output: args.output.settings(),
+        })
+    }
+}
+
+impl ConnectArgs {
+    /// Where the server is, how to trust it, and the timeouts: what `client` and `bench`
+    /// share.
+    fn into_parts(self) -> Result<(Target, ClientTls, Timeouts), Error> {
+        let trust = match self.cacert {
+            Some(path) => Trust::CaFile(path),
+            None if Path::new(DEFAULT_CA_FILE).is_file() => {
+                Trust::CaFile(PathBuf::from(DEFAULT_CA_FILE))
+            }
+            None => Trust::System,
+        };
+        if let Some(name) = &self.servername {
+            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(Error::Config(format!(
+                    "--servername {name:?} is not a host name: pass a DNS name such as localhost"
+                )));
+            }
+        }
+        let identity = match (self.p12, self.cert, self.key) {
+            (Some(path), _, _) => Some(Identity::Pkcs12 {
+                path,
+                passphrase: self.pass,
+            }),
+            (None, Some(cert), Some(key)) => Some(Identity::Pem {
+                cert,
+                key,
+                passphrase: self.pass,
+            }),
+            _ => None,
+        };
+        let target = Target {
+            address: self.connect,
+            server_name: self.servername,
+            sni: !self.no_sni,
+        };
+        let tls = ClientTls {
+            trust,
+            insecure: self.insecure,
+            identity,
+            allow_insecure_key_permissions: self.allow_insecure_key_permissions,
+            protocol: self.tls.settings(),
+        };
+        Ok((
+            target,
+            tls,
+            self.timeouts.into_timeouts(self.connect_timeout),
+        ))
+    }
+}
+
+impl TryFrom<ClientArgs> for ClientConfig {
+    type Error = Error;
+
+    fn try_from(args: ClientArgs) -> Result<Self, Error> {
+        if args.expect_resumed && args.reconnect == 0 && args.sess_in.is_none() {
+            return Err(Error::Config(
+                "--expect-resumed needs a session to resume: add --reconnect N or --sess-in FILE"
+                    .into(),
+            ));
+        }
+        let (target, tls, timeouts) = args.connection.into_parts()?;
+        Ok(ClientConfig {
+            target,
+            tls,
+            message: args.message.into_bytes(),
+            max_response: args.max_response,
+            quiet_period: args.quiet_period,
+            reconnect: args.reconnect,
+            session_in: args.sess_in,
+            session_out: args.sess_out,
+            pipe: args.pipe,
+            expect: Expectations {
+                version: args.expect_version,
+                cipher: args.expect_cipher,
+                group: args.expect_group,
+                alpn: args.expect_alpn,
+                resumed: args.expect_resumed,
+            },
+            timeouts,
+            output: args.output.settings(),
+        })
+    }
+}
+
+impl BenchArgs {
+    /// The config; `progress` says whether stderr is a terminal to draw on.
+    pub(crate) fn into_config(self, progress: bool) -> Result<BenchConfig, Error> {
+        let mode = match self.mode {
+            BenchModeArg::Handshake | BenchModeArg::Request
+                if self.bytes.is_some() || self.get.is_some() =>
+            {
+                return Err(Error::Config(
+                    "--bytes and --get are for --mode throughput".into(),
+                ));
+            }
+            BenchModeArg::Handshake => BenchMode::Handshake,
+            BenchModeArg::Request => BenchMode::Request(
+                unescape(&self.request)
+                    .map_err(|e| Error::Config(format!("--request {:?}: {e}", self.request)))?,
+            ),
+            BenchModeArg::Throughput => match (self.bytes, self.get) {
+                (Some(bytes), None) => BenchMode::Echo(bytes),
+                (None, Some(path)) if path.starts_with('/') => BenchMode::Download(path),
+                (None, Some(path)) => {
+                    return Err(Error::Config(format!(
+                        "--get {path:?}: give a path starting with /, e.g. --get /big"
+                    )));
+                }
+                _ => {
+                    return Err(Error::Config(
+                        "--mode throughput needs --bytes N (to an echo server) or --get PATH"
+                            .into(),
+                    ));
+                }
+            },
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let duration = match (self.duration, self.count) {
+            (None, None) => Some(Duration::from_secs(10)),
+            (duration, _) => duration,
+        };
+        let json = self.json;
+        let (target, tls, timeouts) = self.connection.into_parts()?;
+        Ok(BenchConfig {
+            target,
+            tls,
+            timeouts,
+            mode,
+            resume: self.resume,
+            concurrency: self.concurrency.unwrap_or(2 * cores),
+            duration,
+            count: self.count,
+            progress: progress && !json,
+        })
+    }
+}

@@ -1,0 +1,28 @@
+//! The integration tests, in one test binary (as ripgrep does): one link instead of one per
+//! topic. Each module runs the real `tlscat` binary (or the library, in-process) against
+//! real peers on loopback; `common` has the shared helpers.
+
+// Helpers in `common` are shared by every module as `pub` items of this test crate.
+#![allow(unreachable_pub)]
+
+mod common;
+
+mod bench;
+mod build_script;
+mod cli;
+mod files;
+mod gen_certs;
+mod hostile;
+mod in_process;
+mod inspection;
+mod interop;
+mod limits;
+mod matrix;
+mod modes;
+mod operations;
+mod packaging;
+mod parsers;
+mod security;
+mod seed;
+mod tls_controls;
+mod verify;
