@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
-use openssl::ssl::SslConnector;
 use tokio::task::JoinSet;
 
 pub use histogram::Histogram;
@@ -27,7 +26,7 @@ use crate::conn::within;
 use crate::error::{Error, Phase, Result};
 use crate::tls;
 use summary::Stats;
-use worker::Worker;
+use worker::{Plan, Worker};
 
 /// Runs the benchmark. Fails before starting when not even one connection succeeds (a
 /// wrong address, an untrusted certificate): then its error says why.
@@ -177,34 +176,6 @@ async fn resolve(target: &Target, timeouts: &Timeouts) -> Result<Vec<SocketAddr>
         source,
     })?;
     Ok(found.collect())
-}
-
-/// What every task reads.
-pub(super) struct Plan {
-    connector: SslConnector,
-    config: BenchConfig,
-    /// No connection starts after this.
-    deadline: Option<Instant>,
-    /// Connections still to start, with `--count`.
-    remaining: Option<AtomicU64>,
-    /// Progress: connections done so far.
-    ok: AtomicU64,
-    failed: AtomicU64,
-}
-
-impl Plan {
-    /// Whether another connection may start (and, with a count, takes its place).
-    fn claim(&self) -> bool {
-        if self.deadline.is_some_and(|end| Instant::now() >= end) {
-            return false;
-        }
-        match &self.remaining {
-            Some(left) => left
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                .is_ok(),
-            None => true,
-        }
-    }
 }
 
 /// Rewrites one line on stderr every second until aborted.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::Histogram;
+use super::histogram::Histogram;
 use crate::error::Error;
 
 /// What the run measured.

@@ -4,20 +4,19 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use log::debug;
-use openssl::ssl::{SslRef, SslSession};
+use openssl::ssl::{SslConnector, SslRef, SslSession};
 use openssl::x509::X509VerifyResult;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use super::Plan;
 use super::summary::Stats;
 use crate::client;
-use crate::config::{BenchMode, HostPort, Target, Timeouts};
+use crate::config::{BenchConfig, BenchMode, HostPort, Target, Timeouts};
 use crate::conn::{self, Read, within};
 use crate::error::{Error, Phase, Result};
 use crate::http;
@@ -27,6 +26,34 @@ use crate::tls::{self, Clues, Negotiated, Side};
 const READ_BUFFER: usize = 64 * 1024;
 /// What `--mode throughput --bytes` sends.
 static PAYLOAD: [u8; 64 * 1024] = [0x5a; 64 * 1024];
+
+/// What every task reads.
+pub(super) struct Plan {
+    pub(super) connector: SslConnector,
+    pub(super) config: BenchConfig,
+    /// No connection starts after this.
+    pub(super) deadline: Option<Instant>,
+    /// Connections still to start, with `--count`.
+    pub(super) remaining: Option<AtomicU64>,
+    /// Progress: connections done so far.
+    pub(super) ok: AtomicU64,
+    pub(super) failed: AtomicU64,
+}
+
+impl Plan {
+    /// Whether another connection may start (and, with a count, takes its place).
+    fn claim(&self) -> bool {
+        if self.deadline.is_some_and(|end| Instant::now() >= end) {
+            return false;
+        }
+        match &self.remaining {
+            Some(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+            None => true,
+        }
+    }
+}
 
 /// One successful connection.
 pub(super) struct Done {

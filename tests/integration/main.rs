@@ -11,6 +11,7 @@ mod bench;
 mod build_script;
 mod cli;
 mod files;
+mod front_door;
 mod gen_certs;
 mod hostile;
 mod in_process;

@@ -756,3 +756,53 @@ pub fn make_private(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
+
+/// A network namespace of the test's own (`unshare --net` in a user namespace, loopback
+/// up), so that fixed ports are the test's alone.
+pub struct PrivateNetwork;
+
+impl PrivateNetwork {
+    /// `None` where user and network namespaces are not available (a container without
+    /// them, a kernel that forbids unprivileged ones) or `ip` is missing.
+    pub fn new() -> Option<PrivateNetwork> {
+        let works = Command::new("unshare")
+            .args([
+                "--user",
+                "--map-root-user",
+                "--net",
+                "ip",
+                "link",
+                "set",
+                "lo",
+                "up",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        works.then_some(PrivateNetwork)
+    }
+
+    /// `program` in a new namespace with its loopback up; the process keeps the PID the
+    /// command gets, for [`PrivateNetwork::join`].
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("unshare");
+        command
+            .args(["--user", "--map-root-user", "--net", "sh", "-c"])
+            .arg("ip link set lo up && exec \"$0\" \"$@\"")
+            .arg(program);
+        command
+    }
+
+    /// `program` in the namespace of the process `pid` started by [`PrivateNetwork::command`].
+    pub fn join(&self, pid: u32, program: &str) -> Command {
+        let mut command = Command::new("nsenter");
+        command.args(["--target", &pid.to_string()]).args([
+            "--user",
+            "--net",
+            "--preserve-credentials",
+            program,
+        ]);
+        command
+    }
+}
