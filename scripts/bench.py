@@ -10,7 +10,9 @@ and its direct children, as for nginx's workers).
 Environment: BENCH_SECONDS (per handshake measurement, default 4), BENCH_REPS (3),
 BENCH_CONCURRENCY (load generator connections, default 4), TLSCAT (the binary),
 BENCH_ONLY (comma-separated sections: handshakes,bulk,idle,client,drain,floor; default
-all).
+all), BENCH_AB (a second tlscat binary, say a build of another commit: measured in turns
+with the first in the handshake, bulk and idle sections, as "tlscat B", for A/B
+comparisons).
 
 The floor section also runs examples/floor.rs: the smallest server on tlscat's design
 (tokio) and on nginx's (an epoll event loop), to tell the cost of the design from the cost
@@ -38,11 +40,12 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+TLSCAT_B = os.environ.get("BENCH_AB")
 HZ = os.sysconf("SC_CLK_TCK")
 BIG = 1 << 30
 IDLE = 2000
 DRAIN = 8000
-PEERS = ["tlscat", "nginx", "s_server"]
+PEERS = ["tlscat", "nginx", "s_server"] + (["tlscat-b"] if TLSCAT_B else [])
 
 
 def section(name):
@@ -163,8 +166,8 @@ http {{
     return ["nginx", "-c", path, "-p", run]
 
 
-def tlscat_argv(port, cert, key, docroot):
-    return [TLSCAT, "server", "--listen", f"127.0.0.1:{port}", "--cert", cert, "--key", key,
+def tlscat_argv(port, cert, key, docroot, binary=TLSCAT):
+    return [binary, "server", "--listen", f"127.0.0.1:{port}", "--cert", cert, "--key", key,
             "--mode", "files", "--root", docroot, "--quiet", "--max-conns", "10000"]
 
 
@@ -176,6 +179,10 @@ def start_servers(certs, docroot):
         servers[("tlscat", kind)] = Server("tlscat", kind, tlscat_argv(port, cert, key, docroot), port)
         port = free_port()
         servers[("nginx", kind)] = Server("nginx", kind, nginx_conf(port, cert, key, docroot), port)
+        if TLSCAT_B:
+            port = free_port()
+            servers[("tlscat-b", kind)] = Server(
+                "tlscat-b", kind, tlscat_argv(port, cert, key, docroot, TLSCAT_B), port)
         port = free_port()
         servers[("s_server", kind)] = Server("s_server", kind, [
             "openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", cert, "-key", key,
@@ -276,6 +283,7 @@ def idle_kib(name, certs, docroot):
     port = free_port()
     argv = {
         "tlscat": lambda: tlscat_argv(port, cert, key, docroot),
+        "tlscat-b": lambda: tlscat_argv(port, cert, key, docroot, TLSCAT_B),
         "nginx": lambda: nginx_conf(port, cert, key, docroot),
         "floor-tokio": lambda: [FLOOR, "tokio", f"127.0.0.1:{port}", cert, key],
         "floor-epoll": lambda: [FLOOR, "epoll", f"127.0.0.1:{port}", cert, key],
@@ -297,7 +305,8 @@ def idle_kib(name, certs, docroot):
 
 
 def idle(certs, docroot, table):
-    results = {name: idle_kib(name, certs, docroot) for name in ("tlscat", "nginx")}
+    names = ("tlscat", "nginx") + (("tlscat-b",) if TLSCAT_B else ())
+    results = {name: idle_kib(name, certs, docroot) for name in names}
     for index, what in enumerate(("RSS", "PSS", "anonymous")):
         table.append((f"idle memory per connection ({IDLE} connections), KiB {what}",
                       {n: r[index] for n, r in results.items()}, "lower"))
@@ -403,6 +412,9 @@ def amount(value):
 
 
 def show(table):
+    if TLSCAT_B:
+        show_ab(table)
+        return
     print("| measurement | tlscat | nginx | openssl s_server | tlscat / nginx |")
     print("|---|---:|---:|---:|---:|")
     for label, values, better in table:
@@ -417,6 +429,20 @@ def show(table):
         if values.get("tlscat") and values.get("nginx"):
             ratio = f"{values['tlscat'] / values['nginx']:.2f}"
         print(f"| {label} | {cell('tlscat')} | {cell('nginx')} | {cell('s_server')} | {ratio} |")
+
+
+def show_ab(table):
+    """The A/B table: tlscat (A) next to tlscat B, with nginx for scale."""
+    print(f"A: {TLSCAT}, B: {TLSCAT_B}")
+    print("| measurement | tlscat A | tlscat B | A / B | nginx |")
+    print("|---|---:|---:|---:|---:|")
+    for label, values, better in table:
+        a, b = values.get("tlscat"), values.get("tlscat-b")
+        if a is None or b is None:
+            continue
+        nginx = values.get("nginx")
+        print(f"| {label} | {amount(a)} | {amount(b)} | {a / b:.3f} | "
+              f"{'-' if nginx is None else amount(nginx)} |")
 
 
 def main():
