@@ -12,7 +12,8 @@ BENCH_CONCURRENCY (load generator connections, default 4), TLSCAT (the binary),
 BENCH_ONLY (comma-separated sections: handshakes,bulk,idle,client,drain,floor; default
 all), BENCH_AB (a second tlscat binary, say a build of another commit: measured in turns
 with the first in the handshake, bulk and idle sections, as "tlscat B", for A/B
-comparisons).
+comparisons), BENCH_CASES (handshake cases to run, e.g. ec/1.2/full,rsa/1.3/resumed;
+default all).
 
 The floor section also runs examples/floor.rs: the smallest server on tlscat's design
 (tokio) and on nginx's (an epoll event loop), to tell the cost of the design from the cost
@@ -41,6 +42,7 @@ REPS = int(os.environ.get("BENCH_REPS", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "4"))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 TLSCAT_B = os.environ.get("BENCH_AB")
+CASES = set(filter(None, os.environ.get("BENCH_CASES", "").split(",")))
 HZ = os.sysconf("SC_CLK_TCK")
 BIG = 1 << 30
 IDLE = 2000
@@ -217,11 +219,15 @@ def handshakes(servers, certs, table):
         ("rsa", "1.3", False), ("rsa", "1.3", True), ("rsa", "1.2", False), ("rsa", "1.2", True),
     ]
     rates = {}
+    if CASES:
+        cases = [c for c in cases
+                 if f"{c[0]}/{c[1]}/{'resumed' if c[2] else 'full'}" in CASES]
     for kind, version, resume in cases:
         label = f"server CPU us per {'resumed' if resume else 'full'} handshake, TLS {version}, {'ECDSA' if kind == 'ec' else 'RSA'}"
         per = {name: [] for name in PEERS}
         for rep in range(REPS):
-            for name in PEERS:
+            # Each repetition starts with another server: no one always goes first.
+            for name in PEERS[rep % len(PEERS):] + PEERS[:rep % len(PEERS)]:
                 extra = [f"--tls{version}"] + (["--resume"] if resume else [])
                 result, cpu = bench(servers[(name, kind)], certs, extra)
                 n = result["connections"]["ok"] + result["connections"]["failed"]

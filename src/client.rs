@@ -2,9 +2,6 @@
 //! optionally again, resuming the session.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Instant;
 
 use log::{debug, warn};
@@ -13,17 +10,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use crate::config::{ClientConfig, Expectations, HostPort, Timeouts};
+use crate::config::{ClientConfig, Expectations};
 use crate::conn::{self, Read, within};
+use crate::dial::{check_pins, connect, handshake};
 use crate::error::{Error, Phase, Result, seconds};
 use crate::report::{self, Report, millis};
 use crate::tls::observe::Observer;
-use crate::tls::{self, Side, display_group, session, verify};
+use crate::tls::{self, Side, display_group, session};
 
 /// The seed's client: one connection (plus `reconnect` more, each offering the newest
 /// session), one message each, the response printed as `Response from server: …` on
 /// stdout, a report on stderr (or JSON on stdout).
 pub async fn run(config: &ClientConfig) -> Result<()> {
+    if !config.listen.is_empty() {
+        return crate::tunnel::originate::run(config).await;
+    }
     if config.tls.insecure {
         warn!(
             "--insecure: the server's certificate is NOT verified; anyone on the path can \
@@ -100,6 +101,7 @@ async fn connect_and_exchange(
     let mut stream = handshake(connector, config, tcp, &observer, offer).await?;
     report.timings_ms.handshake = millis(handshake_started.elapsed());
     report.record_handshake(stream.ssl(), Side::Client, !config.tls.insecure);
+    check_pins(&config.tls, stream.ssl())?;
     if config.pipe {
         pipe(stream, config, report).await?;
     } else {
@@ -197,104 +199,6 @@ async fn pipe(
         "no close_notify"
     });
     Ok(())
-}
-
-/// Opens a TCP connection to the first address of the host that accepts one.
-pub async fn connect(target: &HostPort, timeouts: &Timeouts) -> Result<TcpStream> {
-    let limit = timeouts.connect;
-    let addrs = within(
-        Phase::Connect,
-        limit,
-        tokio::net::lookup_host((target.host.as_str(), target.port)),
-    )
-    .await?
-    .map_err(|source| Error::Resolve {
-        host: target.host.clone(),
-        source,
-    })?;
-    // With one literal address, naming it again in each failure would only repeat the target.
-    let name_each = target.host.parse::<IpAddr>().is_err();
-    let failed = |addr: SocketAddr, why: String| {
-        if name_each {
-            format!("{addr}: {why}")
-        } else {
-            why
-        }
-    };
-    let mut failures = Vec::new();
-    let mut all_timed_out = true;
-    for addr in addrs {
-        match within(Phase::Connect, limit, TcpStream::connect(addr)).await {
-            Ok(Ok(tcp)) => {
-                debug!("connected to {addr}");
-                tcp.set_nodelay(true).map_err(|e| Error::Io {
-                    phase: Phase::Connect,
-                    source: e,
-                })?;
-                return Ok(tcp);
-            }
-            Ok(Err(e)) => {
-                all_timed_out = false;
-                failures.push(failed(addr, describe_connect_error(&e)));
-            }
-            Err(_) => failures.push(failed(addr, format!("no answer within {}", seconds(limit)))),
-        }
-    }
-    if all_timed_out && !failures.is_empty() {
-        return Err(Error::Timeout {
-            phase: Phase::Connect,
-            limit,
-        });
-    }
-    Err(Error::Connect {
-        target: target.to_string(),
-        detail: if failures.is_empty() {
-            "the name resolved to no address".to_string()
-        } else {
-            failures.join("; ")
-        },
-    })
-}
-
-/// Why a TCP connect failed, in words: the two usual answers of a closed port plainly,
-/// anything else as the system says it.
-pub(crate) fn describe_connect_error(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-        // A listener that closes with our connection still in its queue resets it.
-        io::ErrorKind::ConnectionReset => "connection reset".to_string(),
-        _ => e.to_string(),
-    }
-}
-
-/// Runs the TLS handshake with verification as configured, offering `offer` for
-/// resumption. A rejected certificate is explained with the failing certificate and the fix.
-pub async fn handshake(
-    connector: &SslConnector,
-    config: &ClientConfig,
-    tcp: TcpStream,
-    observer: &Arc<Observer>,
-    offer: Option<&SslSessionRef>,
-) -> Result<SslStream<TcpStream>> {
-    let ssl = tls::client_ssl(connector, &config.tls, &config.target, observer, offer)?;
-    let mut stream = SslStream::new(ssl, tcp)?;
-    let result = within(
-        Phase::Handshake,
-        config.timeouts.handshake,
-        Pin::new(&mut stream).connect(),
-    )
-    .await?;
-    if let Err(e) = result {
-        if let Some(failure) = observer.verify_failure() {
-            return Err(verify::rejection(
-                &failure,
-                config.target.server_name(),
-                &config.tls.trust,
-            ));
-        }
-        return Err(tls::handshake_failure(e, Side::Client, observer.clues()));
-    }
-    Ok(stream)
 }
 
 /// When the connection broke right after a handshake in which the server asked for a
@@ -486,23 +390,4 @@ fn check(expect: &Expectations, report: &Report, resumable: Option<bool>) -> Res
         return Err(mismatch("session", "resumed", why.to_string()));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_closed_port_is_described_plainly() {
-        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(describe_connect_error(&refused), "connection refused");
-        let reset = io::Error::from_raw_os_error(104); // ECONNRESET
-        assert_eq!(describe_connect_error(&reset), "connection reset");
-        let unreachable = io::Error::from_raw_os_error(101); // ENETUNREACH
-        assert!(
-            describe_connect_error(&unreachable).contains("unreachable"),
-            "{}",
-            describe_connect_error(&unreachable)
-        );
-    }
 }

@@ -259,6 +259,65 @@ pub enum Mode {
     /// Serve the files under [`ServerConfig::root`] over HTTP/1.1 (GET and HEAD,
     /// keep-alive).
     Files,
+    /// Terminate TLS: carry the plaintext to [`ServerConfig::backend`] and back.
+    Forward,
+    /// Carry the plaintext to a program's stdin and its stdout back
+    /// ([`ServerConfig::exec`]).
+    Exec,
+}
+
+/// Who may connect with a client certificate: a certificate passes when one of its names
+/// matches one rule; with no rule, every verified certificate passes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessRules {
+    /// Subject common names (`--allow-cn`).
+    pub cn: Vec<String>,
+    /// DNS names among the subject alternative names (`--allow-dns`).
+    pub dns: Vec<String>,
+    /// URIs among the subject alternative names, e.g. SPIFFE IDs (`--allow-uri`).
+    pub uri: Vec<String>,
+    /// Subject organisational units (`--allow-ou`).
+    pub ou: Vec<String>,
+}
+
+impl AccessRules {
+    /// Whether any rule is set.
+    pub fn is_empty(&self) -> bool {
+        self.cn.is_empty() && self.dns.is_empty() && self.uri.is_empty() && self.ou.is_empty()
+    }
+}
+
+/// Where a terminating tunnel carries each connection (`--forward`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub address: Address,
+    /// Send a PROXY protocol header first, naming the client.
+    pub send_proxy: Option<crate::proxy::Version>,
+}
+
+/// A program each connection talks to (`--exec`, `--sh-exec`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecCommand {
+    pub program: String,
+    pub args: Vec<String>,
+}
+
+/// The limits of tunnels (forward and exec modes, and the client's `--listen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelSettings {
+    /// How long the backend may take to accept the connection.
+    pub connect_timeout: Duration,
+    /// How long either direction may carry nothing before the tunnel is cut.
+    pub idle_timeout: Duration,
+}
+
+impl Default for TunnelSettings {
+    fn default() -> Self {
+        TunnelSettings {
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// The server's TLS setup: what [`crate::tls::acceptor`] builds its contexts from, and
@@ -278,6 +337,8 @@ pub struct ServerTls {
     pub alpn_optional: bool,
     /// Ask clients for certificates (mutual TLS).
     pub client_auth: Option<ClientAuth>,
+    /// Which client certificates may connect, beyond verifying.
+    pub access: AccessRules,
     /// Session cache and tickets.
     pub sessions: SessionSettings,
     /// Session ticket keys shared by every instance (the first encrypts, all decrypt).
@@ -300,6 +361,7 @@ impl Default for ServerTls {
             protocol: TlsSettings::default(),
             alpn_optional: false,
             client_auth: None,
+            access: AccessRules::default(),
             sessions: SessionSettings::default(),
             ticket_key_file: None,
         }
@@ -319,6 +381,12 @@ pub struct ServerConfig {
     pub mode: Mode,
     /// The folder served in [`Mode::Files`].
     pub root: Option<PathBuf>,
+    /// Where [`Mode::Forward`] carries each connection.
+    pub backend: Option<Backend>,
+    /// The program of [`Mode::Exec`].
+    pub exec: Option<ExecCommand>,
+    /// Tunnel limits (forward and exec modes).
+    pub tunnel: TunnelSettings,
     pub tls: ServerTls,
     /// Re-read certificates and keys when their files change, checking this often.
     pub reload_interval: Option<Duration>,
@@ -348,6 +416,9 @@ impl Default for ServerConfig {
             proxy_protocol: false,
             mode: Mode::Reply,
             root: None,
+            backend: None,
+            exec: None,
+            tunnel: TunnelSettings::default(),
             tls: ServerTls::default(),
             reload_interval: None,
             metrics: None,
@@ -384,6 +455,9 @@ pub struct ClientTls {
     pub allow_insecure_key_permissions: bool,
     /// Versions, suites, groups, ALPN, key log.
     pub protocol: TlsSettings,
+    /// SHA-256 digests of the public keys (SubjectPublicKeyInfo) the server may have
+    /// (`--pin`); empty: any key that verifies.
+    pub pins: Vec<[u8; 32]>,
 }
 
 impl Default for ClientTls {
@@ -394,6 +468,7 @@ impl Default for ClientTls {
             identity: None,
             allow_insecure_key_permissions: false,
             protocol: TlsSettings::default(),
+            pins: Vec::new(),
         }
     }
 }
@@ -430,6 +505,13 @@ impl Target {
 pub struct ClientConfig {
     pub target: Target,
     pub tls: ClientTls,
+    /// With addresses: a tunnel that carries each plain connection accepted here to the
+    /// target over TLS, instead of one exchange.
+    pub listen: Vec<Address>,
+    /// Tunnel limits (with `listen`).
+    pub tunnel: TunnelSettings,
+    /// Connections carried at once (with `listen`).
+    pub max_conns: usize,
     /// What the client sends.
     pub message: Vec<u8>,
     /// Largest response kept, in bytes; reading stops there.
@@ -457,6 +539,9 @@ impl Default for ClientConfig {
         ClientConfig {
             target: Target::default(),
             tls: ClientTls::default(),
+            listen: Vec::new(),
+            tunnel: TunnelSettings::default(),
+            max_conns: 1024,
             message: DEFAULT_MESSAGE.as_bytes().to_vec(),
             max_response: 1024 * 1024,
             quiet_period: DEFAULT_QUIET_PERIOD,

@@ -21,6 +21,8 @@ pub enum Phase {
     Write,
     /// Exchanging close_notify.
     Close,
+    /// A tunnel carrying nothing one way.
+    Idle,
 }
 
 impl Phase {
@@ -32,6 +34,7 @@ impl Phase {
             Phase::Read => "--read-timeout",
             Phase::Write => "--write-timeout",
             Phase::Close => "--close-timeout",
+            Phase::Idle => "--idle-timeout",
         }
     }
 }
@@ -44,6 +47,7 @@ impl fmt::Display for Phase {
             Phase::Read => "read",
             Phase::Write => "write",
             Phase::Close => "close_notify",
+            Phase::Idle => "an idle tunnel",
         })
     }
 }

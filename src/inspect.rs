@@ -83,7 +83,7 @@ pub(crate) fn html(report: &Report, request: &Request) -> String {
         row(&mut page, "certificate served", &cert.subject);
     }
     let _ = write!(page, "</table>");
-    if let Some(hello) = &report.client_hello {
+    if let Some(hello) = report.extra.as_ref().and_then(|e| e.client_hello.as_ref()) {
         let _ = write!(page, "<h2>Your client offered</h2><table>");
         row(&mut page, "JA4", &hello.ja4);
         row(&mut page, "versions", &list(&hello.versions));

@@ -35,6 +35,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub(crate) mod conn;
+pub(crate) mod dial;
 pub(crate) mod docroot;
 pub mod error;
 pub mod http;
@@ -47,6 +48,7 @@ pub mod server;
 pub mod shutdown;
 pub(crate) mod systemd;
 pub mod tls;
+pub(crate) mod tunnel;
 mod version;
 
 pub use config::{ClientConfig, ServerConfig, Timeouts, Trust};

@@ -394,6 +394,22 @@ impl Stream {
         self.half_close = false;
     }
 
+    /// Makes the coming close an abort (a TCP reset), so that the peer cannot take a
+    /// cut connection for a complete one.
+    pub(crate) fn abort(&mut self) {
+        if let Transport::Tcp(s) = &self.socket {
+            let _ = s.set_zero_linger();
+        }
+    }
+
+    /// The address the client connected to (TCP).
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.socket {
+            Transport::Tcp(s) => s.local_addr().ok(),
+            Transport::Unix(_) => None,
+        }
+    }
+
     /// Turns bulk mode on or off. Flush before turning it off: what is still held is lost.
     pub(crate) fn set_bulk(&mut self, on: bool) {
         self.held = on.then(Box::default);

@@ -57,6 +57,9 @@ pub(crate) struct Metrics {
     reloads: AtomicU64,
     reload_failures: AtomicU64,
     ticket_rotations: AtomicU64,
+    tunnels_active: AtomicI64,
+    backend_bytes_out: AtomicU64,
+    backend_bytes_in: AtomicU64,
     labelled: Mutex<Labelled>,
 }
 
@@ -74,6 +77,8 @@ struct Labelled {
     latency_count: u64,
     /// certificate expiry (Unix seconds) by subject
     expiry: BTreeMap<String, i64>,
+    /// failed connections to a tunnel's backend, by backend
+    backend_failures: BTreeMap<String, u64>,
 }
 
 impl Metrics {
@@ -140,6 +145,26 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A tunnel to a backend (or program) opened.
+    pub(crate) fn tunnel_opened(&self) {
+        self.tunnels_active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A tunnel ended, having carried these bytes to and from its backend.
+    pub(crate) fn tunnel_closed(&self, to_backend: u64, from_backend: u64) {
+        self.tunnels_active.fetch_sub(1, Ordering::Relaxed);
+        self.backend_bytes_out
+            .fetch_add(to_backend, Ordering::Relaxed);
+        self.backend_bytes_in
+            .fetch_add(from_backend, Ordering::Relaxed);
+    }
+
+    /// Connecting to a tunnel's backend failed.
+    pub(crate) fn backend_failed(&self, backend: &str) {
+        let mut labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
+        count(&mut labelled.backend_failures, backend);
+    }
+
     /// The generated session ticket key was replaced.
     pub(crate) fn ticket_keys_rotated(&self) {
         self.ticket_rotations.fetch_add(1, Ordering::Relaxed);
@@ -196,6 +221,24 @@ impl Metrics {
                 "counter",
                 "Generated session ticket keys replaced.",
                 self.ticket_rotations.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "tlscat_tunnels_active",
+                "gauge",
+                "Tunnels to a backend or program open now.",
+                self.tunnels_active.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "tlscat_backend_sent_bytes_total",
+                "counter",
+                "Bytes tunnels carried to their backends.",
+                self.backend_bytes_out.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "tlscat_backend_received_bytes_total",
+                "counter",
+                "Bytes tunnels carried back from their backends.",
+                self.backend_bytes_in.load(Ordering::Relaxed).to_string(),
             ),
             (
                 "tlscat_reload_failures_total",
@@ -272,6 +315,18 @@ impl Metrics {
              tlscat_handshake_duration_seconds_count {}",
             labelled.latency_sum, labelled.latency_count
         );
+        let _ = writeln!(
+            out,
+            "# HELP tlscat_backend_connect_failures_total Failed connections to a tunnel's backend, by backend.\n\
+             # TYPE tlscat_backend_connect_failures_total counter"
+        );
+        for (backend, count) in &labelled.backend_failures {
+            let _ = writeln!(
+                out,
+                "tlscat_backend_connect_failures_total{{backend=\"{}\"}} {count}",
+                escape(backend)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP tlscat_certificate_expiry_timestamp_seconds When each served certificate expires.\n\

@@ -164,6 +164,124 @@ async fn read_exact<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8]) -> Res
         .map_err(|e| format!("connection closed before the PROXY header ended ({e})"))
 }
 
+/// Which PROXY header tlscat sends to a backend (`--send-proxy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// The text header: addresses only.
+    V1,
+    /// The binary header, with TLVs: TLS version, cipher, SNI, ALPN, client certificate.
+    V2,
+}
+
+/// What the TLS connection was, for the v2 header's TLVs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFacts {
+    pub version: Option<String>,
+    pub cipher: Option<String>,
+    pub sni: Option<String>,
+    pub alpn: Option<String>,
+    /// The client certificate's common name, when one was presented.
+    pub client_cn: Option<String>,
+    /// The client presented a certificate on this connection.
+    pub client_certificate: bool,
+    /// ... and it verified.
+    pub verified: bool,
+}
+
+/// PROXY protocol v2 TLV types and the SSL sub-types (HAProxy's proxy-protocol.txt).
+const PP2_TYPE_ALPN: u8 = 0x01;
+const PP2_TYPE_AUTHORITY: u8 = 0x02;
+const PP2_TYPE_SSL: u8 = 0x20;
+const PP2_SUBTYPE_SSL_VERSION: u8 = 0x21;
+const PP2_SUBTYPE_SSL_CN: u8 = 0x22;
+const PP2_SUBTYPE_SSL_CIPHER: u8 = 0x23;
+const PP2_CLIENT_SSL: u8 = 0x01;
+const PP2_CLIENT_CERT_CONN: u8 = 0x02;
+const PP2_CLIENT_CERT_SESS: u8 = 0x04;
+
+/// The header that tells a backend who the client is: `source` is the client,
+/// `destination` the address it connected to (`None` for either: a Unix socket).
+pub fn encode(
+    version: Version,
+    source: Option<SocketAddr>,
+    destination: Option<SocketAddr>,
+    facts: &TlsFacts,
+) -> Vec<u8> {
+    let addresses = match (source, destination) {
+        (Some(s), Some(d)) if s.is_ipv4() == d.is_ipv4() => Some((s, d)),
+        _ => None,
+    };
+    match version {
+        Version::V1 => match addresses {
+            Some((s, d)) => format!(
+                "PROXY {} {} {} {} {}\r\n",
+                if s.is_ipv4() { "TCP4" } else { "TCP6" },
+                s.ip(),
+                d.ip(),
+                s.port(),
+                d.port()
+            )
+            .into_bytes(),
+            None => b"PROXY UNKNOWN\r\n".to_vec(),
+        },
+        Version::V2 => encode_v2(addresses, facts),
+    }
+}
+
+fn encode_v2(addresses: Option<(SocketAddr, SocketAddr)>, facts: &TlsFacts) -> Vec<u8> {
+    use ppp::v2::{Addresses, Builder, Command, Protocol, Version};
+    let builder = match addresses {
+        Some(pair) => Builder::with_addresses(
+            Version::Two | Command::Proxy,
+            Protocol::Stream,
+            Addresses::from(pair),
+        ),
+        // Unspecified family: the backend uses the connection's own addresses.
+        None => Builder::new(Version::Two | Command::Proxy, 0x00),
+    };
+    let mut tlvs: Vec<(u8, Vec<u8>)> = Vec::new();
+    if let Some(alpn) = &facts.alpn {
+        tlvs.push((PP2_TYPE_ALPN, alpn.as_bytes().to_vec()));
+    }
+    if let Some(sni) = &facts.sni {
+        tlvs.push((PP2_TYPE_AUTHORITY, sni.as_bytes().to_vec()));
+    }
+    let mut client = PP2_CLIENT_SSL;
+    if facts.client_certificate {
+        client |= PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS;
+    }
+    // "zero if the client presented a certificate and it was successfully verified"
+    let verify: u32 = u32::from(!(facts.client_certificate && facts.verified));
+    let mut ssl = vec![client];
+    ssl.extend_from_slice(&verify.to_be_bytes());
+    for (kind, value) in [
+        (PP2_SUBTYPE_SSL_VERSION, &facts.version),
+        (PP2_SUBTYPE_SSL_CN, &facts.client_cn),
+        (PP2_SUBTYPE_SSL_CIPHER, &facts.cipher),
+    ] {
+        if let Some(value) = value {
+            push_tlv(&mut ssl, kind, value.as_bytes());
+        }
+    }
+    tlvs.push((PP2_TYPE_SSL, ssl));
+    let mut builder = builder;
+    for (kind, value) in &tlvs {
+        // Writing to a Vec cannot fail; a TLV longer than 64 KiB is left out.
+        builder = match builder.write_tlv(*kind, value) {
+            Ok(builder) => builder,
+            Err(_) => return Vec::new(),
+        };
+    }
+    builder.build().unwrap_or_default()
+}
+
+fn push_tlv(out: &mut Vec<u8>, kind: u8, value: &[u8]) {
+    let length = u16::try_from(value.len()).unwrap_or(u16::MAX);
+    out.push(kind);
+    out.extend_from_slice(&length.to_be_bytes());
+    out.extend_from_slice(&value[..usize::from(length)]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +397,65 @@ mod tests {
         }
         let mut not_proxy = &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc"[..];
         assert!(read(&mut not_proxy).await.is_err());
+    }
+
+    #[test]
+    fn headers_sent_to_backends_parse_back_with_their_tlvs() {
+        let client: SocketAddr = "192.0.2.1:56324".parse().unwrap();
+        let local: SocketAddr = "198.51.100.2:443".parse().unwrap();
+        let facts = TlsFacts {
+            version: Some("TLSv1.3".into()),
+            cipher: Some("TLS_AES_128_GCM_SHA256".into()),
+            sni: Some("db.example".into()),
+            alpn: Some("postgresql".into()),
+            client_cn: Some("alice".into()),
+            client_certificate: true,
+            verified: true,
+        };
+        let v1 = encode(Version::V1, Some(client), Some(local), &facts);
+        assert_eq!(v1, b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n");
+        assert_eq!(
+            encode(Version::V1, None, Some(local), &facts),
+            b"PROXY UNKNOWN\r\n"
+        );
+        let v2 = encode(Version::V2, Some(client), Some(local), &facts);
+        assert_eq!(
+            parse(&v2),
+            Parse::Complete {
+                header: Header::Proxied {
+                    source: client,
+                    destination: local
+                },
+                length: v2.len()
+            }
+        );
+        let header = ppp::v2::Header::try_from(&v2[..]).unwrap();
+        let tlvs: Vec<(u8, Vec<u8>)> = header
+            .tlvs()
+            .map(|t| t.unwrap())
+            .map(|t| (t.kind, t.value.to_vec()))
+            .collect();
+        assert_eq!(tlvs[0], (PP2_TYPE_ALPN, b"postgresql".to_vec()));
+        assert_eq!(tlvs[1], (PP2_TYPE_AUTHORITY, b"db.example".to_vec()));
+        let (kind, ssl) = &tlvs[2];
+        assert_eq!(*kind, PP2_TYPE_SSL);
+        assert_eq!(
+            ssl[0],
+            PP2_CLIENT_SSL | PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS
+        );
+        assert_eq!(&ssl[1..5], &[0, 0, 0, 0], "verified");
+        let sub = &ssl[5..];
+        assert_eq!(&sub[..3], &[PP2_SUBTYPE_SSL_VERSION, 0, 7]);
+        assert_eq!(&sub[3..10], b"TLSv1.3");
+        assert_eq!(&sub[10..13], &[PP2_SUBTYPE_SSL_CN, 0, 5]);
+        assert_eq!(&sub[13..18], b"alice");
+        let anonymous = encode(Version::V2, None, None, &TlsFacts::default());
+        assert!(matches!(
+            parse(&anonymous),
+            Parse::Complete {
+                header: Header::Unknown,
+                ..
+            }
+        ));
     }
 }

@@ -124,13 +124,91 @@ pub struct Report {
     /// Application bytes sent and received.
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    /// What the client offered (server, inspect mode).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_hello: Option<Box<ClientHello>>,
+    /// What only some connections have: the ClientHello (inspect mode), the allow rule
+    /// that let the client in, the tunnel. Boxed: an idle connection holds its report.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Box<Extra>>,
     /// How the connection ended: `close_notify`, `no close_notify`, `max-response reached`.
     pub closed: Option<&'static str>,
     /// Why the connection failed, if it did.
     pub error: Option<String>,
+}
+
+/// What only some connections carry in their report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Extra {
+    /// What the client offered (server, inspect mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_hello: Option<ClientHello>,
+    /// With `--allow-*` rules: the one that let the client certificate in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_by: Option<String>,
+    /// The plain side of a tunnel (forward, exec, `client --listen`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<TunnelReport>,
+}
+
+impl Report {
+    /// The report's extras, made on first use.
+    pub fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+}
+
+/// A tunnel's plain side: who it is, how it went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TunnelReport {
+    /// The backend (`--forward`), the program (`--exec`), or the local client (`client
+    /// --listen`).
+    pub plain: String,
+    /// How long connecting to the backend took.
+    pub connect_ms: Option<f64>,
+    /// The PROXY header sent first: `v1`, `v2`.
+    pub proxy_header: Option<&'static str>,
+    /// Bytes from the TLS side to the plain side, and back.
+    pub to_plain: u64,
+    pub from_plain: u64,
+    /// How each side ended its sending: `closed`, `aborted` or `open`.
+    pub tls_end: &'static str,
+    pub plain_end: &'static str,
+    /// Which side ended its sending first: `tls` or `plain`.
+    pub closed_first: Option<&'static str>,
+    /// The program's exit code (`--exec`).
+    pub exit_status: Option<i32>,
+}
+
+impl TunnelReport {
+    /// One line of the text report.
+    fn describe(&self, side: Side) -> String {
+        let (label, tls, plain) = match side {
+            Side::Server if self.exit_status.is_some() => ("program", "client", "program"),
+            Side::Server => ("backend", "client", "backend"),
+            Side::Client => ("local", "server", "local client"),
+        };
+        let mut what = self.plain.clone();
+        let mut details = Vec::new();
+        if let Some(ms) = self.connect_ms {
+            details.push(format!("connect {ms:.3} ms"));
+        }
+        if let Some(version) = self.proxy_header {
+            details.push(format!("PROXY {version}"));
+        }
+        if let Some(code) = self.exit_status {
+            details.push(format!("exit {code}"));
+        }
+        if !details.is_empty() {
+            what = format!("{what} ({})", details.join(", "));
+        }
+        let first = match self.closed_first {
+            Some("tls") => format!("; the {tls} closed first"),
+            Some(_) => format!("; the {plain} closed first"),
+            None => String::new(),
+        };
+        format!(
+            "{label:<10} {what}: {} bytes to it, {} from it; {tls} {}, {plain} {}{first}",
+            self.to_plain, self.from_plain, self.tls_end, self.plain_end
+        )
+    }
 }
 
 /// A value, or `-` when there is none (in the text report and the inspect page).
@@ -165,7 +243,7 @@ impl Report {
             received: None,
             bytes_sent: 0,
             bytes_received: 0,
-            client_hello: None,
+            extra: None,
             closed: None,
             error: None,
         }
@@ -250,7 +328,7 @@ impl Report {
         if !phases.is_empty() {
             let _ = writeln!(out, "  timings    {}", phases.join(", "));
         }
-        if let Some(hello) = &self.client_hello {
+        if let Some(hello) = self.extra.as_ref().and_then(|e| e.client_hello.as_ref()) {
             let _ = writeln!(
                 out,
                 "  offered    JA4 {}; ALPN {}; groups {}",
@@ -263,12 +341,18 @@ impl Report {
                 hello.groups.join(",")
             );
         }
+        if let Some(rule) = self.extra.as_ref().and_then(|e| e.allowed_by.as_ref()) {
+            let _ = writeln!(out, "  allowed    by {rule}");
+        }
         if self.bytes_sent + self.bytes_received > 0 {
             let _ = writeln!(
                 out,
                 "  data       sent {} bytes, received {} bytes",
                 self.bytes_sent, self.bytes_received
             );
+        }
+        if let Some(tunnel) = self.extra.as_ref().and_then(|e| e.tunnel.as_ref()) {
+            let _ = writeln!(out, "  {}", tunnel.describe(self.side));
         }
         if let Some(closed) = self.closed {
             let _ = writeln!(out, "  closed     {closed}");

@@ -15,9 +15,9 @@ use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
 use super::summary::Stats;
-use crate::client;
 use crate::config::{BenchConfig, BenchMode, HostPort, Target, Timeouts};
 use crate::conn::{self, Read, within};
+use crate::dial;
 use crate::error::{Error, Phase, Result};
 use crate::http;
 use crate::tls::{self, Clues, Negotiated, Side};
@@ -128,7 +128,7 @@ impl Worker {
         .await?
         .map_err(|e| Error::Connect {
             target: self.address.to_string(),
-            detail: client::describe_connect_error(&e),
+            detail: dial::describe_connect_error(&e),
         })?;
         tcp.set_nodelay(true).map_err(|e| Error::Io {
             phase: Phase::Connect,

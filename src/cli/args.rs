@@ -9,7 +9,7 @@ use tlscat::config::{Address, DEFAULT_MESSAGE, DEFAULT_REPLY, HostPort, Passphra
 
 use super::values::{
     parse_bytes, parse_connect, parse_count, parse_duration, parse_listen, parse_metrics,
-    parse_passphrase, parse_positive, parse_sni, parse_version,
+    parse_passphrase, parse_pins, parse_positive, parse_sni, parse_version,
 };
 
 /// Timeouts both sides have. DURATION: `10` or `10s`, `500ms`, `2m`.
@@ -97,6 +97,14 @@ pub struct OutputArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProxyArg {
+    /// The text header: the client's address.
+    V1,
+    /// The binary header, with TLVs.
+    V2,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum VerifyArg {
     /// Ask for a client certificate; clients without one are still served.
     Optional,
@@ -124,9 +132,9 @@ pub struct ServerArgs {
     /// port) or unix:/PATH; repeat for several. Ignored under systemd socket activation.
     #[arg(long, value_name = "HOST:PORT", default_value = "localhost:12345", value_parser = parse_listen)]
     pub listen: Vec<Address>,
-    /// What to do with each connection after the handshake.
-    #[arg(long, value_enum, default_value = "reply")]
-    pub mode: ModeArg,
+    /// What to do with each connection after the handshake [default: reply].
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
     /// The folder --mode files serves (nothing outside it is reachable).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
@@ -175,6 +183,65 @@ pub struct ServerArgs {
     /// Ask clients for a certificate signed by a CA in FILE (mutual TLS).
     #[arg(long, value_name = "FILE", help_heading = "Mutual TLS")]
     pub client_ca: Option<PathBuf>,
+    /// Let in only client certificates with this subject common name (or one another
+    /// --allow-* rule names); repeatable.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "client_ca",
+        help_heading = "Mutual TLS"
+    )]
+    pub allow_cn: Vec<String>,
+    /// Let in client certificates with this DNS name among their alternative names.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "client_ca",
+        help_heading = "Mutual TLS"
+    )]
+    pub allow_dns: Vec<String>,
+    /// Let in client certificates with this URI among their alternative names (a SPIFFE
+    /// ID such as spiffe://example.org/web).
+    #[arg(
+        long,
+        value_name = "URI",
+        requires = "client_ca",
+        help_heading = "Mutual TLS"
+    )]
+    pub allow_uri: Vec<String>,
+    /// Let in client certificates with this organisational unit in their subject.
+    #[arg(
+        long,
+        value_name = "OU",
+        requires = "client_ca",
+        help_heading = "Mutual TLS"
+    )]
+    pub allow_ou: Vec<String>,
+    /// Terminate TLS: carry each connection's plaintext to TARGET (HOST:PORT or
+    /// unix:/PATH) and back, like stunnel; a clean close is passed on as one, an abort as
+    /// an abort.
+    #[arg(long, value_name = "TARGET", value_parser = parse_listen, help_heading = "Tunnel",
+          conflicts_with_all = ["exec", "sh_exec", "root", "mode"])]
+    pub forward: Option<Address>,
+    /// Send the backend a PROXY protocol header first (v1, or v2 with the TLS version,
+    /// cipher, SNI, ALPN and client certificate's CN as TLVs), as HAProxy's send-proxy.
+    #[arg(long, value_enum, requires = "forward", help_heading = "Tunnel")]
+    pub send_proxy: Option<ProxyArg>,
+    /// Carry each connection to a program of its own: its stdin gets what the client sends,
+    /// its stdout goes back. Quotes are understood; there is no shell (see --sh-exec).
+    #[arg(long, value_name = "CMD", help_heading = "Tunnel",
+          conflicts_with_all = ["sh_exec", "root", "mode"])]
+    pub exec: Option<String>,
+    /// Like --exec, run by /bin/sh -c (pipes, redirections, variables).
+    #[arg(long, value_name = "CMD", help_heading = "Tunnel", conflicts_with_all = ["root", "mode"])]
+    pub sh_exec: Option<String>,
+    /// Longest wait for the backend to accept a connection (--forward).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Tunnel")]
+    pub backend_connect_timeout: Duration,
+    /// Cut a tunnel (--forward, --exec) when either direction carries nothing for this
+    /// long.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration, help_heading = "Tunnel")]
+    pub idle_timeout: Duration,
     /// Whether a client certificate is required [default: require].
     #[arg(long, value_enum, requires = "client_ca", help_heading = "Mutual TLS")]
     pub verify: Option<VerifyArg>,
@@ -237,6 +304,10 @@ pub struct ConnectArgs {
     /// path can then impersonate the server.
     #[arg(long, conflicts_with = "cacert")]
     pub insecure: bool,
+    /// Accept the server only with this public key: sha256//BASE64, the SHA-256 of its
+    /// SubjectPublicKeyInfo (as curl's --pinnedpubkey); repeatable, or joined by ';'.
+    #[arg(long, value_name = "sha256//BASE64", value_parser = parse_pins)]
+    pub pin: Vec<Vec<[u8; 32]>>,
     /// Client certificate (PEM, plus chain) for mutual TLS.
     #[arg(
         long,
@@ -328,6 +399,17 @@ pub struct ClientArgs {
     /// Exit 7 unless every reconnection (and a --sess-in connection) resumes its session.
     #[arg(long, help_heading = "Assertions (exit 7 when one fails)")]
     pub expect_resumed: bool,
+    /// Be a tunnel: accept plain connections on ADDR (HOST:PORT or unix:/PATH; repeatable)
+    /// and carry each to --connect over its own TLS connection, resuming sessions.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen, help_heading = "Tunnel",
+          conflicts_with_all = ["message", "pipe", "reconnect", "sess_out", "max_response"])]
+    pub listen: Vec<Address>,
+    /// With --listen: cut a tunnel when either direction carries nothing for this long.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration, help_heading = "Tunnel")]
+    pub idle_timeout: Duration,
+    /// With --listen: connections carried at once; more wait in the listen backlog.
+    #[arg(long, value_name = "N", default_value = "1024", value_parser = parse_positive, help_heading = "Tunnel")]
+    pub max_conns: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -5,18 +5,19 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tlscat::Error;
 use tlscat::config::{
-    BenchConfig, BenchMode, ClientAuth, ClientConfig, ClientTls, Expectations, Identity, Mode,
-    OutputSettings, Profile, ServerCertificate, ServerConfig, ServerTls, SessionSettings, Target,
-    Timeouts, TlsSettings, TlsVersion, Trace, Trust,
+    AccessRules, Backend, BenchConfig, BenchMode, ClientAuth, ClientConfig, ClientTls, ExecCommand,
+    Expectations, Identity, Mode, OutputSettings, Profile, ServerCertificate, ServerConfig,
+    ServerTls, SessionSettings, Target, Timeouts, TlsSettings, TlsVersion, Trace, Trust,
+    TunnelSettings,
 };
+use tlscat::{Error, proxy};
 
 use super::args::{
     BenchArgs, BenchModeArg, ClientArgs, ConnectArgs, ModeArg, OutputArgs, PhaseTimeouts,
-    ProfileArg, ServerArgs, TlsArgs, VerifyArg,
+    ProfileArg, ProxyArg, ServerArgs, TlsArgs, VerifyArg,
 };
-use super::values::unescape;
+use super::values::{split_command, unescape};
 
 /// The files a fresh checkout has after `scripts/gen-certs.sh`.
 const DEFAULT_CERT: &str = "certs/server.crt";
@@ -126,7 +127,38 @@ impl TryFrom<ServerArgs> for ServerConfig {
         if args.alpn_optional && protocol.alpn.is_empty() {
             return Err(Error::Config("--alpn-optional needs --alpn LIST".into()));
         }
-        let speaks_http = matches!(args.mode, ModeArg::Inspect | ModeArg::Files);
+        let mode = match (args.mode, &args.forward, &args.exec, &args.sh_exec) {
+            (_, Some(_), _, _) => Mode::Forward,
+            (_, _, Some(_), _) | (_, _, _, Some(_)) => Mode::Exec,
+            (None | Some(ModeArg::Reply), ..) => Mode::Reply,
+            (Some(ModeArg::Echo), ..) => Mode::Echo,
+            (Some(ModeArg::Inspect), ..) => Mode::Inspect,
+            (Some(ModeArg::Files), ..) => Mode::Files,
+        };
+        let exec = match (&args.exec, &args.sh_exec) {
+            (Some(text), _) => {
+                Some(split_command(text).map_err(|e| Error::Config(format!("--exec {e}")))?)
+            }
+            (None, Some(text)) => Some(ExecCommand {
+                program: "/bin/sh".into(),
+                args: vec!["-c".into(), text.clone()],
+            }),
+            (None, None) => None,
+        };
+        let access = AccessRules {
+            cn: args.allow_cn,
+            dns: args.allow_dns,
+            uri: args.allow_uri,
+            ou: args.allow_ou,
+        };
+        if !access.is_empty() && matches!(args.verify, Some(VerifyArg::Optional)) {
+            return Err(Error::Config(
+                "--allow-* rules need every client to show a certificate: drop --verify \
+                 optional"
+                    .into(),
+            ));
+        }
+        let speaks_http = matches!(mode, Mode::Inspect | Mode::Files);
         if speaks_http && protocol.alpn.iter().any(|p| p != "http/1.1") {
             return Err(Error::Config(
                 "--mode inspect and --mode files answer in HTTP/1.x: use --alpn http/1.1 or \
@@ -134,13 +166,13 @@ impl TryFrom<ServerArgs> for ServerConfig {
                     .into(),
             ));
         }
-        match (args.mode, &args.root) {
-            (ModeArg::Files, None) => {
+        match (mode, &args.root) {
+            (Mode::Files, None) => {
                 return Err(Error::Config(
                     "--mode files needs --root DIR: the folder to serve".into(),
                 ));
             }
-            (ModeArg::Files, Some(_)) | (_, None) => {}
+            (Mode::Files, Some(_)) | (_, None) => {}
             (_, Some(_)) => {
                 return Err(Error::Config(
                     "--root is the folder of --mode files: add --mode files".into(),
@@ -151,13 +183,20 @@ impl TryFrom<ServerArgs> for ServerConfig {
             listen: args.listen,
             reuse_port: args.reuse_port,
             proxy_protocol: args.proxy_protocol,
-            mode: match args.mode {
-                ModeArg::Reply => Mode::Reply,
-                ModeArg::Echo => Mode::Echo,
-                ModeArg::Inspect => Mode::Inspect,
-                ModeArg::Files => Mode::Files,
-            },
+            mode,
             root: args.root,
+            backend: args.forward.map(|address| Backend {
+                address,
+                send_proxy: args.send_proxy.map(|version| match version {
+                    ProxyArg::V1 => proxy::Version::V1,
+                    ProxyArg::V2 => proxy::Version::V2,
+                }),
+            }),
+            exec,
+            tunnel: TunnelSettings {
+                connect_timeout: args.backend_connect_timeout,
+                idle_timeout: args.idle_timeout,
+            },
             tls: ServerTls {
                 certificates,
                 allow_expired: args.allow_expired,
@@ -168,6 +207,7 @@ impl TryFrom<ServerArgs> for ServerConfig {
                     ca_file,
                     required: !matches!(args.verify, Some(VerifyArg::Optional)),
                 }),
+                access,
                 sessions: SessionSettings {
                     timeout: args.session_timeout,
                     tickets: !args.no_tickets,
@@ -230,6 +270,7 @@ impl ConnectArgs {
             identity,
             allow_insecure_key_permissions: self.allow_insecure_key_permissions,
             protocol: self.tls.settings(),
+            pins: self.pin.into_iter().flatten().collect(),
         };
         Ok((
             target,
@@ -253,6 +294,12 @@ impl TryFrom<ClientArgs> for ClientConfig {
         Ok(ClientConfig {
             target,
             tls,
+            listen: args.listen,
+            tunnel: TunnelSettings {
+                idle_timeout: args.idle_timeout,
+                ..TunnelSettings::default()
+            },
+            max_conns: args.max_conns,
             message: args.message.into_bytes(),
             max_response: args.max_response,
             quiet_period: args.quiet_period,

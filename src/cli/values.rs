@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tlscat::config::{Address, DEFAULT_PORT, HostPort, Passphrase, TlsVersion};
+use tlscat::config::{Address, DEFAULT_PORT, ExecCommand, HostPort, Passphrase, TlsVersion};
 
 pub(super) fn parse_version(text: &str) -> Result<TlsVersion, String> {
     TlsVersion::parse(text).ok_or_else(|| format!("{text:?}: use 1.0, 1.1, 1.2 or 1.3"))
@@ -101,6 +101,11 @@ pub(super) fn parse_positive(text: &str) -> Result<usize, String> {
     }
 }
 
+/// `sha256//BASE64`, several joined by `;`.
+pub(super) fn parse_pins(text: &str) -> Result<Vec<[u8; 32]>, String> {
+    tlscat::tls::access::parse_pins(text)
+}
+
 /// `PORT` (loopback) or `HOST:PORT`.
 pub(super) fn parse_metrics(text: &str) -> Result<HostPort, String> {
     if let Ok(port) = text.trim().parse::<u16>() {
@@ -155,6 +160,71 @@ pub(super) fn unescape(text: &str) -> Result<Vec<u8>, String> {
         });
     }
     Ok(out)
+}
+
+/// Splits `--exec` text into a program and its arguments, with shell-like quoting
+/// (`'…'`, `"…"`, backslash) but no shell: no expansion, no pipes, no redirections.
+pub(super) fn split_command(text: &str) -> Result<ExecCommand, String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(format!("{text:?}: a ' is not closed")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c) => word.push(c),
+                            None => return Err(format!("{text:?}: ends with a backslash")),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(format!("{text:?}: a \" is not closed")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err(format!("{text:?}: ends with a backslash")),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    let mut words = words.into_iter();
+    let Some(program) = words.next() else {
+        return Err("no program given: use e.g. --exec 'cat -u'".into());
+    };
+    Ok(ExecCommand {
+        program,
+        args: words.collect(),
+    })
 }
 
 #[cfg(test)]
@@ -267,5 +337,18 @@ mod tests {
         assert!(parse_listen("localhost").is_err());
         assert!(parse_listen(":12345").is_err());
         assert!(parse_listen("localhost:99999").is_err());
+    }
+
+    #[test]
+    fn commands_split_like_a_shell_would_without_one() {
+        let command = split_command("grep -i 'hello world' \"a \\\"b\\\"\" c\\ d").unwrap();
+        assert_eq!(command.program, "grep");
+        assert_eq!(command.args, ["-i", "hello world", "a \"b\"", "c d"]);
+        assert_eq!(split_command("cat").unwrap().args, Vec::<String>::new());
+        assert_eq!(split_command("echo ''").unwrap().args, [""]);
+        assert!(split_command("   ").is_err());
+        assert!(split_command("echo 'open").is_err());
+        let literal = split_command("echo $HOME | wc").unwrap();
+        assert_eq!(literal.args, ["$HOME", "|", "wc"], "no shell");
     }
 }

@@ -14,8 +14,8 @@ use tokio_openssl::SslStream;
 use tokio_util::sync::CancellationToken;
 
 use super::exchange::{RECORD_SIZE, RequestSource, Tls, first_byte};
-use super::files;
 use super::shared::Shared;
+use super::{files, forward};
 use crate::config::Mode;
 use crate::conn::{self, Read};
 use crate::error::{Error, Phase, Result};
@@ -137,10 +137,15 @@ fn serve(
         report.timings_ms.handshake = millis(handshake_done - started);
         report.record_handshake(tls.ssl(), Side::Server, acceptor.verifies_clients());
         report.certificate = acceptor.certificate_of(tls.ssl().ssl_context()).cloned();
-        report.client_hello = observer
+        if let Some(hello) = observer
             .client_hello()
             .and_then(|raw| hello::parse(&raw).ok())
-            .map(|hello| Box::new(hello.describe()));
+        {
+            report.extra().client_hello = Some(hello.describe());
+        }
+        if let Some(rule) = observer.allowed_by() {
+            report.extra().allowed_by = Some(rule);
+        }
         if !output.json && !output.quiet {
             let _ = report::connected(&report.peer);
         }
@@ -150,6 +155,12 @@ fn serve(
             Mode::Echo => echo(&mut tls, shared, report, handshake_done).await?,
             Mode::Inspect => Box::pin(inspect(&mut tls, shared, report, handshake_done)).await?,
             Mode::Files => files::serve(&mut tls, shared, report, handshake_done).await?,
+            // Boxed: a tunnel's state is its own, not every connection's. Tunnels pass
+            // the ends on themselves.
+            Mode::Forward | Mode::Exec => {
+                Box::pin(tunnel(&mut tls, shared, report)).await?;
+                return Ok(());
+            }
         };
         if !exchanged {
             report.closed = Some("no close_notify");
@@ -171,6 +182,17 @@ fn serve(
             },
         );
         Ok(())
+    }
+}
+
+/// Forward or exec mode: the connection goes through a tunnel.
+async fn tunnel(tls: &mut Tls, shared: &Shared, report: &mut Report) -> Result<()> {
+    match (&shared.config.mode, &shared.config.backend) {
+        (Mode::Forward, Some(backend)) => {
+            let client = report.peer.parse().ok();
+            forward::forward(tls, shared, report, backend, client).await
+        }
+        _ => forward::exec(tls, shared, report).await,
     }
 }
 

@@ -9,6 +9,7 @@
 mod connection;
 mod exchange;
 mod files;
+mod forward;
 mod shared;
 mod watch;
 

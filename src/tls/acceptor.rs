@@ -8,12 +8,13 @@ use openssl::ssl::{
 };
 use openssl::x509::store::X509StoreBuilder;
 
+use super::access;
 use super::cert::{self, CertSummary, LoadedIdentity};
 use super::compat;
 use super::observe::Observer;
 use super::protocol::{self, Protocol};
 use super::tickets::{self, TicketKeys};
-use crate::config::{ServerCertificate, ServerTls};
+use crate::config::{AccessRules, ServerCertificate, ServerTls};
 use crate::error::{Error, Result};
 
 /// Identifies tlscat's sessions in the session cache (required with client certificates).
@@ -27,6 +28,8 @@ pub struct Acceptor {
     served: Vec<Served>,
     /// With `--client-ca`: whether a client certificate is required (else optional).
     client_certificate_required: Option<bool>,
+    /// Which verified client certificates may connect.
+    access: Arc<AccessRules>,
 }
 
 struct Served {
@@ -154,6 +157,7 @@ pub fn acceptor(config: &ServerTls, generated: &Arc<TicketKeys>) -> Result<Accep
         context,
         served,
         client_certificate_required: config.client_auth.as_ref().map(|auth| auth.required),
+        access: Arc::new(config.access.clone()),
     })
 }
 
@@ -168,11 +172,32 @@ pub fn server_ssl(acceptor: &Acceptor, observer: &Arc<Observer>) -> Result<Ssl> 
             mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
         }
         let observer = Arc::clone(observer);
+        let access = Arc::clone(&acceptor.access);
         ssl.set_verify_callback(mode, move |preverified, ctx| {
             if !preverified {
                 observer.record_verify_failure(ctx);
+                return false;
             }
-            preverified
+            // The allow rules look at the client's own certificate, once its chain verified.
+            if ctx.error_depth() != 0 {
+                return true;
+            }
+            let Some(certificate) = ctx.current_cert() else {
+                return true;
+            };
+            match access::check(&access, certificate) {
+                Ok(rule) => {
+                    if let Some(rule) = rule {
+                        observer.record_allowed(rule);
+                    }
+                    true
+                }
+                Err(why) => {
+                    observer.record_refusal(certificate, why);
+                    ctx.set_error(compat::certificate_rejected());
+                    false
+                }
+            }
         });
     }
     Ok(ssl)

@@ -44,6 +44,13 @@ const SSL_CTRL_GET_NEGOTIATED_GROUP: c_int = 134;
 /// than through the peer's ephemeral key.
 pub(super) const NAMES_GROUPS: bool = cfg!(ossl300);
 
+/// The verification result "certificate rejected": its alert is bad_certificate, which
+/// a client takes for "the server refuses my certificate".
+pub(super) fn certificate_rejected() -> openssl::x509::X509VerifyResult {
+    // SAFETY: X509_V_ERR_CERT_REJECTED is one of OpenSSL's verification codes.
+    unsafe { openssl::x509::X509VerifyResult::from_raw(openssl_sys::X509_V_ERR_CERT_REJECTED) }
+}
+
 /// Installs a message callback on every connection of the context.
 pub(super) fn set_message_callback(ctx: &mut SslContextBuilder, callback: MessageCallback) {
     // SAFETY: the context pointer is valid; the callback is a plain function.

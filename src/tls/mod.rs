@@ -5,6 +5,7 @@
 //! version-gated FFI shims. Nothing here prints or knows how things are reported.
 
 mod acceptor;
+pub mod access;
 pub mod cert;
 mod compat;
 mod connector;

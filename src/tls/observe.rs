@@ -12,7 +12,7 @@ use log::warn;
 use openssl::error::ErrorStack;
 use openssl::ex_data::Index;
 use openssl::ssl::{Ssl, SslContextBuilder, SslRef, SslSession, SslVersion};
-use openssl::x509::X509StoreContextRef;
+use openssl::x509::{X509Ref, X509StoreContextRef};
 use openssl_sys::SSL;
 
 use super::cert;
@@ -31,6 +31,8 @@ pub struct Observer {
     trace: Option<&'static dyn TraceSink>,
     /// Boxed: rare, and large next to the rest of a connection's idle state.
     verify_failure: Mutex<Option<Box<VerifyFailure>>>,
+    /// The allow rule that let the client certificate in.
+    allowed_by: Mutex<Option<String>>,
     certificate_requested: AtomicBool,
     /// What the peer's first record header looked like (one of the `FIRST_RECORD_*`).
     first_record: AtomicU8,
@@ -88,6 +90,7 @@ impl Observer {
             started: Instant::now(),
             trace,
             verify_failure: Mutex::new(None),
+            allowed_by: Mutex::new(None),
             certificate_requested: AtomicBool::new(false),
             first_record: AtomicU8::new(FIRST_RECORD_UNSEEN),
             session: Mutex::new(None),
@@ -120,8 +123,40 @@ impl Observer {
                 reason: error.error_string().to_string(),
                 depth: ctx.error_depth(),
                 certificate: ctx.current_cert().map(cert::summary),
+                refused: None,
             }));
         }
+    }
+
+    /// Called when a verified client certificate matches no allow rule.
+    pub fn record_refusal(&self, certificate: &X509Ref, why: String) {
+        let mut slot = self
+            .verify_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *slot = Some(Box::new(VerifyFailure {
+            code: openssl_sys::X509_V_ERR_CERT_REJECTED,
+            reason: "not allowed".into(),
+            depth: 0,
+            certificate: Some(cert::summary(certificate)),
+            refused: Some(why),
+        }));
+    }
+
+    /// Called when an allow rule let the client certificate in.
+    pub fn record_allowed(&self, rule: String) {
+        *self
+            .allowed_by
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(rule);
+    }
+
+    /// The allow rule that let the client certificate in, if rules are set.
+    pub fn allowed_by(&self) -> Option<String> {
+        self.allowed_by
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The first verification failure, if any.

@@ -17,6 +17,8 @@ pub struct VerifyFailure {
     pub depth: u32,
     /// The certificate that failed, when OpenSSL names one.
     pub certificate: Option<CertSummary>,
+    /// It verified, but no allow rule lets it in: why, in words.
+    pub refused: Option<String>,
 }
 
 /// Explains a rejected server certificate: what was wrong and how to fix it.
@@ -99,6 +101,12 @@ pub fn client_rejection(failure: &VerifyFailure) -> Error {
         .certificate
         .as_ref()
         .map_or("(no certificate)", |c| c.subject.as_str());
+    if let Some(why) = &failure.refused {
+        return Error::Verify {
+            reason: format!("client certificate {subject} is not allowed: {why}"),
+            hint: Some("issue it with a name an --allow-* rule names, or add a rule for it".into()),
+        };
+    }
     Error::Verify {
         reason: format!(
             "client certificate {subject}: {} ({})",

@@ -26,4 +26,5 @@ mod parsers;
 mod security;
 mod seed;
 mod tls_controls;
+mod tunnel;
 mod verify;

@@ -558,19 +558,6 @@ fn ticket_keys_rotate_old_tickets_still_resume_until_their_key_is_dropped() {
     assert!(text(&output.stderr).contains("line 1: 5 bytes, a key has 80"));
 }
 
-/// Where a server started with `--metrics 127.0.0.1:0` serves them.
-fn metrics_url(server: &Server) -> String {
-    let line = server.proc.wait_stderr("metrics on http://");
-    line.rsplit(' ').next().unwrap().to_string()
-}
-
-/// The metrics text of a server started with `--metrics 127.0.0.1:0`.
-fn scrape(server: &Server) -> String {
-    let output = run(Command::new("curl").args(["--silent", "--show-error", &metrics_url(server)]));
-    assert_exit(&output, 0);
-    text(&output.stdout)
-}
-
 #[test]
 fn metrics_count_what_happened() {
     require("curl", "curl");

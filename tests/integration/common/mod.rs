@@ -249,6 +249,25 @@ impl Pki {
         })
     }
 
+    /// Issues a client certificate with this subject (`CN`, `OU`, … entries) and SANs
+    /// (`DNS:…`, `URI:…`, `IP:…`), valid for a day.
+    pub fn issue_client_named(
+        &self,
+        stem: &str,
+        subject: &[(&str, &str)],
+        sans: &[&str],
+    ) -> (PathBuf, PathBuf) {
+        self.issue(Leaf {
+            stem,
+            subject,
+            sans,
+            server: false,
+            kind: KeyKind::Ecdsa,
+            valid_from: -60,
+            valid_until: 86_400,
+        })
+    }
+
     fn issue(&self, leaf: Leaf<'_>) -> (PathBuf, PathBuf) {
         let Leaf {
             stem,
@@ -805,4 +824,17 @@ impl PrivateNetwork {
         ]);
         command
     }
+}
+
+/// Where a server started with `--metrics 127.0.0.1:0` serves them.
+pub fn metrics_url(server: &Server) -> String {
+    let line = server.proc.wait_stderr("metrics on http://");
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
+/// The metrics text of a server started with `--metrics 127.0.0.1:0`.
+pub fn scrape(server: &Server) -> String {
+    let output = run(Command::new("curl").args(["--silent", "--show-error", &metrics_url(server)]));
+    assert_exit(&output, 0);
+    text(&output.stdout)
 }

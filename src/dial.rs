@@ -1,0 +1,170 @@
+//! Reaching a TLS server, for the client, the load generator and tunnels: TCP connect to
+//! the first address that answers, the verified handshake (its failures explained), and
+//! the public key pins.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use log::debug;
+use openssl::ssl::{SslConnector, SslRef, SslSessionRef};
+use tokio::net::TcpStream;
+use tokio_openssl::SslStream;
+
+use crate::config::{ClientConfig, ClientTls, HostPort, Timeouts};
+use crate::conn::within;
+use crate::error::{Error, Phase, Result, seconds};
+use crate::tls::observe::Observer;
+use crate::tls::{self, Side, access, verify};
+
+/// Opens a TCP connection to the first address of the host that accepts one.
+pub(crate) async fn connect(target: &HostPort, timeouts: &Timeouts) -> Result<TcpStream> {
+    let limit = timeouts.connect;
+    let addrs = within(
+        Phase::Connect,
+        limit,
+        tokio::net::lookup_host((target.host.as_str(), target.port)),
+    )
+    .await?
+    .map_err(|source| Error::Resolve {
+        host: target.host.clone(),
+        source,
+    })?;
+    // With one literal address, naming it again in each failure would only repeat the target.
+    let name_each = target.host.parse::<IpAddr>().is_err();
+    let failed = |addr: SocketAddr, why: String| {
+        if name_each {
+            format!("{addr}: {why}")
+        } else {
+            why
+        }
+    };
+    let mut failures = Vec::new();
+    let mut all_timed_out = true;
+    for addr in addrs {
+        match within(Phase::Connect, limit, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => {
+                debug!("connected to {addr}");
+                tcp.set_nodelay(true).map_err(|e| Error::Io {
+                    phase: Phase::Connect,
+                    source: e,
+                })?;
+                return Ok(tcp);
+            }
+            Ok(Err(e)) => {
+                all_timed_out = false;
+                failures.push(failed(addr, describe_connect_error(&e)));
+            }
+            Err(_) => failures.push(failed(addr, format!("no answer within {}", seconds(limit)))),
+        }
+    }
+    if all_timed_out && !failures.is_empty() {
+        return Err(Error::Timeout {
+            phase: Phase::Connect,
+            limit,
+        });
+    }
+    Err(Error::Connect {
+        target: target.to_string(),
+        detail: if failures.is_empty() {
+            "the name resolved to no address".to_string()
+        } else {
+            failures.join("; ")
+        },
+    })
+}
+
+/// Why a TCP connect failed, in words: the two usual answers of a closed port plainly,
+/// anything else as the system says it.
+pub(crate) fn describe_connect_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        // A listener that closes with our connection still in its queue resets it.
+        io::ErrorKind::ConnectionReset => "connection reset".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Runs the TLS handshake with verification as configured, offering `offer` for
+/// resumption. A rejected certificate is explained with the failing certificate and the fix.
+pub(crate) async fn handshake(
+    connector: &SslConnector,
+    config: &ClientConfig,
+    tcp: TcpStream,
+    observer: &Arc<Observer>,
+    offer: Option<&SslSessionRef>,
+) -> Result<SslStream<TcpStream>> {
+    let ssl = tls::client_ssl(connector, &config.tls, &config.target, observer, offer)?;
+    let mut stream = SslStream::new(ssl, tcp)?;
+    let result = within(
+        Phase::Handshake,
+        config.timeouts.handshake,
+        Pin::new(&mut stream).connect(),
+    )
+    .await?;
+    if let Err(e) = result {
+        if let Some(failure) = observer.verify_failure() {
+            return Err(verify::rejection(
+                &failure,
+                config.target.server_name(),
+                &config.tls.trust,
+            ));
+        }
+        return Err(tls::handshake_failure(e, Side::Client, observer.clues()));
+    }
+    Ok(stream)
+}
+
+/// With `--pin`: the server's public key must be one of the pinned ones (checked even
+/// with `--insecure`, as curl does). On a mismatch nothing is sent.
+pub(crate) fn check_pins(tls: &ClientTls, ssl: &SslRef) -> Result<()> {
+    if tls.pins.is_empty() {
+        return Ok(());
+    }
+    let Some((pin, digest)) = ssl.peer_certificate().and_then(|c| access::pin_of(&c)) else {
+        return Err(Error::Verify {
+            reason: "public key pin: the server sent no certificate".into(),
+            hint: None,
+        });
+    };
+    if tls.pins.contains(&digest) {
+        return Ok(());
+    }
+    let expected: Vec<String> = tls
+        .pins
+        .iter()
+        .map(|d| format!("sha256//{}", openssl::base64::encode_block(d)))
+        .collect();
+    Err(Error::Verify {
+        reason: format!(
+            "public key pin mismatch: the server's key is {pin}, --pin expects {}",
+            expected.join(" or ")
+        ),
+        hint: Some(
+            "if the server changed its key on purpose, pin the new one (openssl x509 -pubkey \
+             -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | \
+             base64); else someone may be in the middle"
+                .into(),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_port_is_described_plainly() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(describe_connect_error(&refused), "connection refused");
+        let reset = io::Error::from_raw_os_error(104); // ECONNRESET
+        assert_eq!(describe_connect_error(&reset), "connection reset");
+        let unreachable = io::Error::from_raw_os_error(101); // ENETUNREACH
+        assert!(
+            describe_connect_error(&unreachable).contains("unreachable"),
+            "{}",
+            describe_connect_error(&unreachable)
+        );
+    }
+}
