@@ -9,9 +9,10 @@
 #
 # The snapshot is the tarball in ../shared/advisory-db/ next to the checkout (or the file
 # named by TLSCAT_ADVISORY_SNAPSHOT); it is unpacked under target/advisory-db/, never in
-# the repository, and made a git repository that cargo-deny clones from as it would from
-# GitHub. The output names the database used and its date: a "no advisories" result is
-# only as current as that date. TLSCAT_ADVISORY_OFFLINE=1 skips the attempt to fetch.
+# the repository, made a one-commit git repository (dated as the snapshot) and put where
+# cargo-deny keeps its database, which it then reads offline. The output names the
+# database used and its date: a "no advisories" result is only as current as that date.
+# TLSCAT_ADVISORY_OFFLINE=1 skips the attempt to fetch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -55,8 +56,12 @@ $tarball: set TLSCAT_ADVISORY_SNAPSHOT=FILE to a tarball of github.com/rustsec/a
         rm -rf "$work"/snapshot-*
         mkdir -p "$repo.tmp"
         tar -xzf "$tarball" -C "$repo.tmp"
-        mv "$repo.tmp/advisory-db" "$repo"
-        rmdir "$repo.tmp"
+        # The database is the tarball's one top folder (advisory-db/, advisory-db-main/, …).
+        local top
+        top=$(find "$repo.tmp" -mindepth 1 -maxdepth 1 -type d | head -1)
+        [ -d "$top/crates" ] || die "$tarball holds no advisory database (no crates/ folder)"
+        mv "$top" "$repo"
+        rm -rf "$repo.tmp"
         # The date in the snapshot's README (its upstream commit), else the newest file.
         local date
         date=$(grep -oE '\(20[0-9]{2}-[0-9]{2}-[0-9]{2}\)' "$readme" 2>/dev/null | head -1 | tr -d '()')
@@ -73,43 +78,47 @@ $tarball: set TLSCAT_ADVISORY_SNAPSHOT=FILE to a tarball of github.com/rustsec/a
     echo "$repo"
 }
 
-# A copy of deny.toml whose advisory database is `url`, cloned into $work/dbs.
+# A copy of deny.toml whose advisory databases live in $work/dbs-$1.
 config_for() {
-    local url=$1 config=$work/deny-$2.toml
+    local config=$work/deny-$1.toml
     sed -e '/^\[advisories\]/,$d' deny.toml >"$config"
-    cat >>"$config" <<EOF
-[advisories]
-db-path = "$work/dbs-$2"
-db-urls = ["$url"]
-EOF
-    # The [advisories] entries of deny.toml (ignore list, …) follow.
+    echo '[advisories]' >>"$config"
+    echo "db-path = \"$work/dbs-$1\"" >>"$config"
+    # The [advisories] entries of deny.toml (its ignore list, …) follow.
     sed -n '/^\[advisories\]/,$p' deny.toml | sed '1d' | grep -v '^db-' >>"$config" || true
     echo "$config"
 }
 
-if online; then
-    echo "== advisories: the current RustSec database (github.com/rustsec/advisory-db)"
-    cargo deny --locked check advisories
-    url=https://github.com/rustsec/advisory-db
-    name=current
-else
-    repo=$(prepare_snapshot)
-    date=$(git -C "$repo" log -1 --format=%cs)
-    echo "== advisories: GitHub is out of reach; using the RustSec snapshot of $date"
-    echo "   (an offline check is only as current as its database: $date)"
-    url="file://$repo"
-    name=snapshot
-    rm -rf "$work/dbs-$name"
-    cargo deny --locked --config "$(config_for "$url" "$name")" check advisories
-fi
+# Runs the offline advisory check with $config on the manifest given (if any). cargo-deny
+# looks for its database in a directory named after the upstream URL: the first run says
+# where, and the snapshot is put there.
+offline_check() {
+    local config=$1
+    shift
+    local output
+    if output=$(cargo deny --offline "$@" --config "$config" check advisories 2>&1); then
+        echo "$output"
+        return 0
+    fi
+    local missing
+    missing=$(grep -oE "cannot change to '[^']+'" <<<"$output" | head -1 | sed "s/cannot change to '//; s/'$//")
+    if [ -n "$missing" ] && [ ! -e "$missing" ]; then
+        mkdir -p "$(dirname "$missing")"
+        git clone -q "$snapshot" "$missing"
+        cargo deny --offline "$@" --config "$config" check advisories
+    else
+        echo "$output"
+        return 1
+    fi
+}
 
-# Self-check: the same check must fail on a lockfile that pins a crate with a known
-# advisory (smallvec 0.6.9: RUSTSEC-2019-0009, RUSTSEC-2019-0012, RUSTSEC-2018-0018).
-echo "== self-check: the advisory check fails on a known-vulnerable lockfile"
 probe=$work/vulnerable
-rm -rf "$probe"
-mkdir -p "$probe/src"
-cat >"$probe/Cargo.toml" <<'EOF'
+# A throw-away crate whose lockfile pins smallvec 1.6.0 (RUSTSEC-2021-0003:
+# a buffer overflow in insert_many).
+make_probe() {
+    rm -rf "$probe"
+    mkdir -p "$probe/src"
+    cat >"$probe/Cargo.toml" <<'EOF_TOML'
 [package]
 name = "advisory-probe"
 version = "0.0.0"
@@ -118,18 +127,41 @@ publish = false
 license = "MIT"
 
 [dependencies]
-smallvec = "=0.6.9"
+smallvec = "=1.6.0"
 
 [workspace]
-EOF
-echo 'fn main() {}' >"$probe/src/main.rs"
-(cd "$probe" && cargo generate-lockfile --quiet)
-config=$(config_for "$url" "$name")
-if output=$(cargo deny --manifest-path "$probe/Cargo.toml" --config "$config" \
-    check advisories 2>&1); then
-    echo "$output" >&2
-    die "the advisory check passed a lockfile with smallvec 0.6.9: it cannot be trusted"
+EOF_TOML
+    echo 'fn main() {}' >"$probe/src/main.rs"
+    (cd "$probe" && cargo generate-lockfile --quiet && cargo fetch --quiet) ||
+        die "the self-check needs smallvec 1.6.0 from the crate registry, which is out of reach"
+}
+
+if online; then
+    echo "== advisories: the current RustSec database (github.com/rustsec/advisory-db)"
+    config=$(config_for current)
+    cargo deny --locked --config "$config" check advisories
+    echo "== self-check: the advisory check fails on a known-vulnerable lockfile"
+    make_probe
+    if output=$(cargo deny --manifest-path "$probe/Cargo.toml" --config "$config" \
+        check advisories 2>&1); then
+        echo "$output" >&2
+        die "the advisory check passed a lockfile with smallvec 1.6.0: it cannot be trusted"
+    fi
+else
+    snapshot=$(prepare_snapshot)
+    date=$(git -C "$snapshot" log -1 --format=%cs)
+    echo "== advisories: GitHub is out of reach; using the RustSec snapshot of $date"
+    echo "   (an offline check is only as current as its database: $date)"
+    config=$(config_for snapshot)
+    rm -rf "$work/dbs-snapshot"
+    offline_check "$config" --locked
+    echo "== self-check: the advisory check fails on a known-vulnerable lockfile"
+    make_probe
+    if output=$(offline_check "$config" --manifest-path "$probe/Cargo.toml" 2>&1); then
+        echo "$output" >&2
+        die "the advisory check passed a lockfile with smallvec 1.6.0: it cannot be trusted"
+    fi
 fi
-grep -q "RUSTSEC-2019-0009" <<<"$output" ||
-    die "the advisory check failed on smallvec 0.6.9, but not for RUSTSEC-2019-0009: $output"
-echo "   ok: it reports RUSTSEC-2019-0009 for smallvec 0.6.9"
+grep -q "RUSTSEC-2021-0003" <<<"$output" ||
+    die "the advisory check failed on smallvec 1.6.0, but not for RUSTSEC-2021-0003: $output"
+echo "   ok: it reports RUSTSEC-2021-0003 for smallvec 1.6.0"

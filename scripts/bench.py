@@ -9,8 +9,8 @@ and its direct children, as for nginx's workers).
 
 Environment: BENCH_SECONDS (per handshake measurement, default 4), BENCH_REPS (3),
 BENCH_CONCURRENCY (load generator connections, default 4), TLSCAT (the binary),
-BENCH_ONLY (comma-separated sections: handshakes,bulk,idle,client,drain,floor; default
-all), BENCH_AB (a second tlscat binary, say a build of another commit: measured in turns
+BENCH_ONLY (comma-separated sections: handshakes,bulk,idle,client,drain,floor,tunnel;
+default all), BENCH_AB (a second tlscat binary, say a build of another commit: measured in turns
 with the first in the handshake, bulk and idle sections, as "tlscat B", for A/B
 comparisons), BENCH_CASES (handshake cases to run, e.g. ec/1.2/full,rsa/1.3/resumed;
 default all).
@@ -192,10 +192,11 @@ def start_servers(certs, docroot):
     return servers
 
 
-def bench(server, certs, extra, seconds=SECONDS):
-    """Runs tlscat bench against a server; returns (its JSON, server CPU seconds)."""
+def bench(server, certs, extra, seconds=SECONDS, kind=None):
+    """Runs tlscat bench against a server (with `kind`'s certificates: ec or rsa); returns
+    (its JSON, server CPU seconds)."""
     argv = [TLSCAT, "bench", "--json", "--connect", f"127.0.0.1:{server.port}",
-            "--cacert", f"{certs}/{server.kind}/ca.crt", "--servername", "localhost",
+            "--cacert", f"{certs}/{kind or server.kind}/ca.crt", "--servername", "localhost",
             "-c", str(CONCURRENCY)] + extra
     if "-n" not in extra:
         argv += ["-d", f"{seconds}s"]
@@ -402,6 +403,196 @@ def floor(servers, certs, docroot, table):
                   {name: idle_kib(name, certs, docroot)[2] for name in names}))
 
 
+def nginx_plain_conf(port, docroot):
+    """nginx as a tunnel's plain backend: HTTP on 127.0.0.1, connections kept open long."""
+    run = os.path.join(WORK, f"nginx-plain-{port}")
+    os.makedirs(run, exist_ok=True)
+    conf = f"""
+worker_processes 2;
+daemon off; master_process on; pid {run}/nginx.pid; error_log {run}/error.log warn;
+worker_rlimit_nofile 19000;
+events {{ worker_connections 9000; }}
+http {{
+  access_log off; server_tokens off; sendfile on; tcp_nodelay on;
+  client_header_timeout 600s; keepalive_timeout 600s;
+  client_body_temp_path {run}/body; proxy_temp_path {run}/proxy; fastcgi_temp_path {run}/fcgi;
+  uwsgi_temp_path {run}/uwsgi; scgi_temp_path {run}/scgi;
+  server {{ listen 127.0.0.1:{port}; root {docroot}; }}
+}}
+"""
+    path = os.path.join(run, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    return ["nginx", "-c", path, "-p", run]
+
+
+def tunnel_fronts(certs, backend_port):
+    """TLS-terminating tunnels in front of the plain backend: tlscat, HAProxy, stunnel."""
+    cert, key = f"{certs}/ec/server.crt", f"{certs}/ec/server.key"
+    pem = os.path.join(WORK, "haproxy.pem")
+    with open(pem, "w") as f:
+        f.write(open(cert).read() + open(key).read())
+    fronts = {}
+    port = free_port()
+    fronts["tlscat"] = Server("tlscat", "tunnel", [
+        TLSCAT, "server", "--listen", f"127.0.0.1:{port}", "--cert", cert, "--key", key,
+        "--forward", f"127.0.0.1:{backend_port}", "--quiet", "--max-conns", "10000"], port)
+    if TLSCAT_B:
+        port = free_port()
+        fronts["tlscat-b"] = Server("tlscat-b", "tunnel", [
+            TLSCAT_B, "server", "--listen", f"127.0.0.1:{port}", "--cert", cert, "--key", key,
+            "--forward", f"127.0.0.1:{backend_port}", "--quiet", "--max-conns", "10000"], port)
+    port = free_port()
+    haproxy_cfg = os.path.join(WORK, "haproxy.cfg")
+    with open(haproxy_cfg, "w") as f:
+        f.write(f"""global
+  maxconn 20000
+  nbthread 2
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 600s
+  timeout server 600s
+frontend tls
+  bind 127.0.0.1:{port} ssl crt {pem}
+  maxconn 20000
+  default_backend plain
+backend plain
+  server backend 127.0.0.1:{backend_port}
+""")
+    fronts["haproxy"] = Server("haproxy", "tunnel", ["haproxy", "-db", "-f", haproxy_cfg], port)
+    port = free_port()
+    stunnel_cfg = os.path.join(WORK, "stunnel.conf")
+    with open(stunnel_cfg, "w") as f:
+        f.write(f"""foreground = yes
+pid =
+[tunnel]
+accept = 127.0.0.1:{port}
+connect = 127.0.0.1:{backend_port}
+cert = {cert}
+key = {key}
+TIMEOUTidle = 600
+""")
+    fronts["stunnel"] = Server("stunnel", "tunnel", ["stunnel4", stunnel_cfg], port)
+    return fronts
+
+
+def curl_latencies(url, cafile, count):
+    """Request latency in ms (curl: from the request about to go out to the first byte of
+    the response: time_starttransfer - time_pretransfer), `count` sequential requests."""
+    samples = []
+    for _ in range(count):
+        argv = ["curl", "-sS", "--http1.1", "-o", "/dev/null", "--max-time", "10",
+                "-w", "%{time_pretransfer} %{time_starttransfer}", url]
+        if cafile:
+            argv[1:1] = ["--cacert", cafile]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        try:
+            pre, first = map(float, done.stdout.split())
+            samples.append((first - pre) * 1000)
+        except ValueError:
+            log(f"curl {url}: {done.stderr.strip()}")
+    samples.sort()
+    if not samples:
+        return None, None
+    return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def tunnels(certs, docroot, table):
+    """tlscat --forward against HAProxy and stunnel, each terminating TLS in front of the
+    same plain nginx: server CPU per connection, bulk speed, added latency, idle memory."""
+    backend_port = free_port()
+    backend = Server("nginx", "plain", nginx_plain_conf(backend_port, docroot), backend_port)
+    fronts = tunnel_fronts(certs, backend_port)
+    names = list(fronts)
+    request = "GET /tiny HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n"
+    try:
+        per = {name: [] for name in names}
+        for rep in range(REPS):
+            for name in names[rep % len(names):] + names[:rep % len(names)]:
+                result, cpu = bench(fronts[name], certs,
+                                    ["--tls1.3", "--mode", "request", "--request", request],
+                                    kind="ec")
+                n = result["connections"]["ok"] + result["connections"]["failed"]
+                if result["connections"]["failed"]:
+                    log(f"{name} tunnel: {result['connections']['failed']} failed: {result['errors']}")
+                per[name].append(cpu * 1e6 / max(n, 1))
+        table.append(("tunnel: server CPU us per connection (TLS 1.3 ECDSA full handshake + "
+                      "one request through to the backend)", {n: median(v) for n, v in per.items()}))
+        log("tunnel CPU: " + ", ".join(f"{n} {median(v):.0f}" for n, v in per.items()))
+
+        speeds = {name: [] for name in names + ["direct"]}
+        for rep in range(REPS):
+            for name in names + ["direct"]:
+                if name == "direct":
+                    url, ca = f"http://127.0.0.1:{backend_port}/big", None
+                else:
+                    url, ca = f"https://localhost:{fronts[name].port}/big", f"{certs}/ec/ca.crt"
+                argv = ["curl", "-sS", "--http1.1", "-o", "/dev/null", "--max-time", "60",
+                        "-w", "%{size_download} %{time_total}", url]
+                if ca:
+                    argv[1:1] = ["--cacert", ca]
+                done = subprocess.run(argv, capture_output=True, text=True)
+                size, seconds = (done.stdout.split() + ["0", "0"])[:2]
+                if int(size) == BIG:
+                    speeds[name].append(BIG / float(seconds) / 1e6)
+                else:
+                    log(f"{name}: 1 GiB through the tunnel got {size} bytes: {done.stderr.strip()}")
+        table.append(("tunnel: 1 GiB download through it, one connection, curl: MB/s "
+                      "(direct: plain, no tunnel: the loopback ceiling)",
+                      {n: median(v) for n, v in speeds.items()}))
+
+        count = max(50, int(SECONDS * 50))
+        latency = {"direct": curl_latencies(f"http://127.0.0.1:{backend_port}/tiny", None, count)}
+        for name in names:
+            latency[name] = curl_latencies(f"https://localhost:{fronts[name].port}/tiny",
+                                           f"{certs}/ec/ca.crt", count)
+        table.append((f"tunnel: request latency p50, ms ({count} requests, curl)",
+                      {n: v[0] for n, v in latency.items()}))
+        table.append((f"tunnel: request latency p99, ms", {n: v[1] for n, v in latency.items()}))
+    finally:
+        for front in fronts.values():
+            front.stop()
+
+    # Idle tunnels, each front started for this alone (see idle_kib).
+    idle = {}
+    for name in names:
+        fronts = tunnel_fronts(certs, backend_port)
+        for other, front in fronts.items():
+            if other != name:
+                front.stop()
+        front = fronts[name]
+        try:
+            before = front.memory_kib()
+
+            def measure(opened, failed):
+                time.sleep(2)
+                return opened, failed, front.memory_kib()
+
+            opened, failed, held = hold(front.port, f"{certs}/ec/ca.crt", IDLE, measure)
+            if failed:
+                log(f"{name}: {failed} of {IDLE} idle tunnels failed")
+            idle[name] = [(h - b) / max(opened, 1) for h, b in zip(held, before)]
+        finally:
+            front.stop()
+    backend.stop()
+    for index, what in enumerate(("RSS", "PSS", "anonymous")):
+        table.append((f"tunnel: idle memory per tunnel ({IDLE}: TLS side + backend side), KiB {what}",
+                      {n: r[index] for n, r in idle.items()}))
+
+
+def show_tunnels(table):
+    names = ["tlscat", "haproxy", "stunnel"] + (["tlscat-b"] if TLSCAT_B else []) + ["direct"]
+    print("| measurement | " + " | ".join(names) + " | tlscat / HAProxy |")
+    print("|---|" + "---:|" * (len(names) + 1))
+    for label, values in table:
+        cells = " | ".join("-" if values.get(n) is None else amount(values[n]) for n in names)
+        ratio = "-"
+        if values.get("tlscat") and values.get("haproxy"):
+            ratio = f"{values['tlscat'] / values['haproxy']:.2f}"
+        print(f"| {label} | {cells} | {ratio} |")
+
+
 def show_floor(table):
     print("| measurement | tlscat | floor: tokio | floor: epoll | nginx | tlscat / tokio floor "
           "| tokio floor / nginx | epoll floor / nginx |")
@@ -487,12 +678,13 @@ def main():
         floors = []
         if section("floor"):
             floor(servers, certs, docroot, floors)
-        if table:
-            show(table)
-        if table and floors:
-            print()
-        if floors:
-            show_floor(floors)
+        tunnel_table = []
+        if section("tunnel"):
+            tunnels(certs, docroot, tunnel_table)
+        for shown, printer in ((table, show), (floors, show_floor), (tunnel_table, show_tunnels)):
+            if shown:
+                printer(shown)
+                print()
     finally:
         for server in servers.values():
             server.stop()
