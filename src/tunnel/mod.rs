@@ -136,6 +136,10 @@ impl Socket for Stream {
     fn abort(&mut self) {
         Stream::abort(self);
     }
+
+    fn hold_records(&mut self, on: bool) {
+        self.set_bulk(on);
+    }
 }
 
 /// The words a report uses for how a side ended its sending.

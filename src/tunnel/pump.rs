@@ -16,8 +16,9 @@ use tokio_openssl::SslStream;
 
 use crate::tls;
 
-/// How much a direction reads at a time: a whole TLS record.
-const CHUNK: usize = 16 * 1024;
+/// How much a direction reads before it writes: four whole TLS records, which the TLS
+/// side sends in one system call.
+const BUFFER: usize = 64 * 1024;
 /// A direction's buffer is given back after this long without data.
 const BUFFER_IDLE: Duration = Duration::from_secs(1);
 
@@ -28,6 +29,9 @@ pub(crate) trait Socket: AsyncRead + AsyncWrite + Unpin {
     /// Makes the end of the connection an abort the peer can tell from a clean close (a TCP
     /// reset; a pipe is closed, and its program killed).
     fn abort(&mut self);
+    /// Whole TLS records written to it wait for the next flush, to leave together (see
+    /// [`crate::listen::Stream::set_bulk`]); off gives the memory back.
+    fn hold_records(&mut self, _on: bool) {}
 }
 
 /// How one direction's reading side ended.
@@ -119,15 +123,15 @@ trait Writer {
     fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
-/// Reads appended to `buf`'s spare room (never zeroed first), at most `CHUNK` bytes.
+/// Reads appended to `buf`'s spare room (never zeroed first), up to a full buffer.
 fn poll_append<R: AsyncRead + Unpin>(
     reader: &mut R,
     cx: &mut Context<'_>,
     buf: &mut Vec<u8>,
 ) -> Poll<io::Result<usize>> {
-    buf.reserve(CHUNK);
+    buf.reserve_exact(BUFFER - buf.len());
     let before = buf.len();
-    let spare = &mut buf.spare_capacity_mut()[..CHUNK];
+    let spare = &mut buf.spare_capacity_mut()[..BUFFER - before];
     let mut read = ReadBuf::uninit(spare);
     ready!(Pin::new(reader).poll_read(cx, &mut read))?;
     let n = read.filled().len();
@@ -260,14 +264,22 @@ fn poll_flow<R: Reader, W: Writer>(
                 Poll::Pending => return Step::Waiting,
             }
         }
-        match reader.poll_take(cx, &mut flow.buf) {
-            Poll::Ready(Ok(_)) => flow.active = now,
-            Poll::Ready(Err(end)) => {
-                flow.end = Some(end);
-                flow.active = now;
+        // Whatever is there, up to a full buffer, before writing.
+        let mut read = false;
+        while flow.buf.len() < BUFFER && flow.end.is_none() {
+            match reader.poll_take(cx, &mut flow.buf) {
+                Poll::Ready(Ok(_)) => read = true,
+                Poll::Ready(Err(end)) => {
+                    flow.end = Some(end);
+                    read = true;
+                }
+                Poll::Pending => break,
             }
-            Poll::Pending => return Step::Waiting,
         }
+        if !read {
+            return Step::Waiting;
+        }
+        flow.active = now;
     }
 }
 
@@ -284,6 +296,8 @@ pub(crate) async fn pump<S: Socket, P: Socket>(
     let mut first = None;
     let mut aborted = None;
     let mut idle = None;
+    // Whether the TLS side holds whole records back for one system call per buffer.
+    let mut holding = false;
     let mut timer = Box::pin(tokio::time::sleep_until(
         next_check(&up, &down, limits, started).into(),
     ));
@@ -305,6 +319,10 @@ pub(crate) async fn pump<S: Socket, P: Socket>(
                 let mut reader = Plain(&mut *plain);
                 poll_flow(&mut down, &mut reader, &mut *tls, cx, now)
             };
+            if down.buf.capacity() > 0 && !holding {
+                tls.get_mut().hold_records(true);
+                holding = true;
+            }
             if first.is_none() && down.end.is_some() {
                 first = Some(Which::Plain);
             }
@@ -335,6 +353,11 @@ pub(crate) async fn pump<S: Socket, P: Socket>(
                     flow.buf = Vec::new();
                 }
             }
+            if holding && down.buf.capacity() == 0 {
+                // Nothing is held: every write of the direction was flushed.
+                tls.get_mut().hold_records(false);
+                holding = false;
+            }
             timer
                 .as_mut()
                 .reset(next_check(&up, &down, limits, now).into());
@@ -344,6 +367,8 @@ pub(crate) async fn pump<S: Socket, P: Socket>(
     if aborted.is_some() || idle.is_some() {
         tls.get_mut().abort();
         plain.abort();
+    } else if holding {
+        tls.get_mut().hold_records(false);
     }
     Outcome {
         tls_to_plain: up.bytes,
