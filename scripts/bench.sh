@@ -3,7 +3,8 @@
 # per full and resumed handshake (TLS 1.2 and 1.3, ECDSA and RSA), handshakes/s, a 1 GiB
 # download, idle memory per connection, memory after 8,000 idle connections, and the
 # load generator's own CPU against `openssl s_time`; then the same handshakes on the
-# smallest server of tlscat's design and of nginx's (examples/floor.rs). Prints Markdown tables.
+# smallest server of tlscat's design and of nginx's (examples/floor.rs); then tlscat --forward
+# against HAProxy and stunnel in front of the same plain nginx. Prints Markdown tables.
 #
 # Loopback only; every server it starts is killed on exit. About 7 minutes with the
 # defaults (BENCH_SECONDS=4 per measurement, BENCH_REPS=3); see scripts/bench.py for the
@@ -25,6 +26,8 @@ need nginx nginx-light
 need openssl openssl
 need curl curl
 need python3 python3
+need haproxy haproxy
+need stunnel4 stunnel4
 
 cargo build --release --quiet --bin tlscat --example floor
 exec python3 scripts/bench.py

@@ -7,19 +7,27 @@ prog=gen-certs.sh
 
 usage() {
     cat <<'EOF'
-Usage: scripts/gen-certs.sh [--out DIR] [--days N] [--san NAME]... [--rsa [BITS]] [--force]
+Usage: scripts/gen-certs.sh [--out DIR] [--days N] [--san NAME]... [--rsa [BITS]]
+                            [--client-cn NAME] [--client-uri URI]... [--force]
 
 Makes, in DIR (default: certs/ under the current directory):
-  ca.crt, ca.key          a local certificate authority
+  ca.crt, ca.key          a local certificate authority, named "tlscat local CA" and a
+                          random part, so that two sets are never confused
   server.crt, server.key  signed by it; subjectAltName DNS:localhost, IP:127.0.0.1, IP:::1
                           (plus every --san), extendedKeyUsage serverAuth
-  client.crt, client.key  signed by it; extendedKeyUsage clientAuth (for mutual TLS)
+  client.crt, client.key  signed by it; CN=tlscat client (or --client-cn), extendedKeyUsage
+                          clientAuth (for mutual TLS), the --client-uri names
 
 Options:
   --out DIR     where to write (created if missing)
   --days N      validity of the server and client certificates (default 90);
                 the CA lives 10 years, or N days if that is longer
   --san NAME    add a DNS name or IP address to the server certificate; repeatable
+  --client-cn NAME
+                the client certificate's common name (default: tlscat client)
+  --client-uri URI
+                add a URI to the client certificate (a SPIFFE ID such as
+                spiffe://example.org/web, for tlscat --allow-uri); repeatable
   --rsa [BITS]  RSA keys (default 2048 bits) instead of ECDSA P-256
   --force       replace an existing set
   -h, --help    this text
@@ -46,6 +54,8 @@ days=90
 rsa_bits=
 force=
 sans=()
+client_cn="tlscat client"
+client_uris=()
 while [ $# -gt 0 ]; do
     case $1 in
     --out)
@@ -64,6 +74,20 @@ while [ $# -gt 0 ]; do
         [[ $2 =~ ^[A-Za-z0-9*._:-]+$ ]] ||
             die "--san $2: expected a DNS name (letters, digits, '-', '.', '*') or an IP address" 2
         sans+=("$2")
+        shift 2
+        ;;
+    --client-cn)
+        [ $# -ge 2 ] || die "--client-cn needs a name" 2
+        [[ $2 =~ ^[A-Za-z0-9\ ._@-]+$ ]] ||
+            die "--client-cn $2: expected letters, digits, spaces and . _ @ -" 2
+        client_cn=$2
+        shift 2
+        ;;
+    --client-uri)
+        [ $# -ge 2 ] || die "--client-uri needs a URI" 2
+        [[ $2 =~ ^[a-z][a-z0-9+.-]*://[^[:space:],]+$ ]] ||
+            die "--client-uri $2: expected a URI such as spiffe://example.org/web" 2
+        client_uris+=("$2")
         shift 2
         ;;
     --rsa)
@@ -191,6 +215,10 @@ extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 EOF
+if [ ${#client_uris[@]} -gt 0 ]; then
+    uri_list=$(printf 'URI:%s, ' "${client_uris[@]}")
+    echo "subjectAltName = ${uri_list%, }" >>"$tmp/openssl.cnf"
+fi
 
 # Runs openssl quietly; on failure shows its last message on one line.
 run_openssl() {
@@ -210,11 +238,12 @@ serial() {
         run_openssl genpkey "${keygen[@]}" -out "$tmp/$name.key"
     done
 )
+ca_name="tlscat local CA $(openssl rand -hex 4)"
 run_openssl req -x509 -new -config "$tmp/openssl.cnf" -extensions ca_ext -sha256 \
-    -key "$tmp/ca.key" -subj "/CN=tlscat local CA" -days "$ca_days" \
+    -key "$tmp/ca.key" -subj "/CN=$ca_name" -days "$ca_days" \
     -set_serial "$(serial)" -out "$tmp/ca.crt"
 for role in server client; do
-    if [ "$role" = server ]; then subject=/CN=localhost; else subject="/CN=tlscat client"; fi
+    if [ "$role" = server ]; then subject=/CN=localhost; else subject="/CN=$client_cn"; fi
     run_openssl req -new -config "$tmp/openssl.cnf" -key "$tmp/$role.key" -subj "$subject" \
         -out "$tmp/$role.csr"
     run_openssl x509 -req -in "$tmp/$role.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" \
@@ -234,8 +263,8 @@ done
 until=$(openssl x509 -in "$out/server.crt" -noout -enddate | sed 's/^notAfter=//')
 cat <<EOF
 $prog: made a new set in $out ($kind keys, checked with openssl verify):
-  $out/ca.crt      local CA "tlscat local CA", valid $ca_days days
+  $out/ca.crt      local CA "$ca_name", valid $ca_days days
   $out/server.crt  CN=localhost, $san_list; valid until $until
-  $out/client.crt  CN=tlscat client, for mutual TLS
+  $out/client.crt  CN=$client_cn${client_uris[*]:+, ${client_uris[*]}}, for mutual TLS
   $out/ca.key, $out/server.key, $out/client.key  private keys, mode 0600
 EOF

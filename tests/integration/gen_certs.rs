@@ -150,6 +150,64 @@ fn rsa_keys_days_and_extra_sans_are_honoured() {
 }
 
 #[test]
+fn every_set_has_a_ca_of_its_own_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let subject = |out: &Path| {
+        let output = run(Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-in"])
+            .arg(out.join("ca.crt")));
+        text(&output.stdout).trim().to_string()
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert_exit(&gen_certs(&["--out", &arg(&a)]), 0);
+    assert_exit(&gen_certs(&["--out", &arg(&b)]), 0);
+    assert!(
+        subject(&a).starts_with("subject=CN = tlscat local CA "),
+        "{}",
+        subject(&a)
+    );
+    assert_ne!(subject(&a), subject(&b), "two sets, two CA names");
+}
+
+#[test]
+fn client_names_and_spiffe_ids_make_certificates_the_allow_rules_admit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("certs");
+    let made = gen_certs(&[
+        "--out",
+        &arg(&out),
+        "--client-cn",
+        "web-1",
+        "--client-uri",
+        "spiffe://example.org/web",
+    ]);
+    assert_exit(&made, 0);
+    let client = x509_text(&out.join("client.crt"));
+    assert!(client.contains("Subject: CN = web-1"), "{client}");
+    assert!(client.contains("URI:spiffe://example.org/web"), "{client}");
+    let mut command = tlscat();
+    command
+        .args(["server", "--listen", "127.0.0.1:0"])
+        .arg("--cert")
+        .arg(out.join("server.crt"))
+        .arg("--key")
+        .arg(out.join("server.key"))
+        .arg("--client-ca")
+        .arg(out.join("ca.crt"))
+        .args(["--allow-uri", "spiffe://example.org/web"]);
+    let server = Server::start_with(&mut command);
+    let output = run(tlscat()
+        .args(["client", "--connect", &server.target()])
+        .arg("--cacert")
+        .arg(out.join("ca.crt"))
+        .arg("--cert")
+        .arg(out.join("client.crt"))
+        .arg("--key")
+        .arg(out.join("client.key")));
+    assert_exit(&output, 0);
+}
+
+#[test]
 fn bad_options_are_usage_errors() {
     for args in [
         &["--days", "0"][..],
@@ -157,6 +215,8 @@ fn bad_options_are_usage_errors() {
         &["--san", "bad name"],
         &["--bogus"],
         &["--out"],
+        &["--client-uri", "not a uri"],
+        &["--client-cn"],
     ] {
         let output = gen_certs(args);
         assert_exit(&output, 2);
