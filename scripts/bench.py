@@ -78,13 +78,15 @@ def free_port():
 
 
 class Server:
-    """A server process on 127.0.0.1:port, killed by stop()."""
+    """A server process on 127.0.0.1:port, killed by stop() or, at the latest, when the
+    benchmark exits (STARTED)."""
 
     def __init__(self, name, kind, argv, port, cwd=None):
         self.name, self.kind, self.port = name, kind, port
         self.log = open(os.path.join(WORK, f"{name}-{kind}.log"), "w")
         self.proc = subprocess.Popen(argv, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
+        STARTED.append(self)
         wait_port(port, self.proc, f"{name} ({kind})")
 
     def pids(self):
@@ -134,7 +136,12 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
+
+
+# Every server started, so that an error or a signal half-way still stops them all.
+STARTED = []
 
 
 def nginx_conf(port, cert, key, docroot):
@@ -644,6 +651,9 @@ def show_ab(table):
 
 def main():
     global WORK
+    # SIGTERM and SIGHUP unwind like Ctrl-C, so the finally below stops every server.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda signum, _: sys.exit(128 + signum))
     WORK = tempfile.mkdtemp(prefix="tlscat-bench.")
     resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     docroot = tempfile.mkdtemp(prefix="tlscat-bench.", dir="/dev/shm")
@@ -686,7 +696,7 @@ def main():
                 printer(shown)
                 print()
     finally:
-        for server in servers.values():
+        for server in STARTED:
             server.stop()
         shutil.rmtree(docroot, ignore_errors=True)
         shutil.rmtree(WORK, ignore_errors=True)

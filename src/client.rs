@@ -7,15 +7,15 @@ use std::time::Instant;
 use log::{debug, warn};
 use openssl::ssl::{SslConnector, SslSession, SslSessionRef};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
 use crate::config::{ClientConfig, Expectations};
 use crate::conn::{self, Read, within};
-use crate::dial::{check_pins, connect, handshake};
+use crate::dial::{PlainStream, check_pins, handshake};
 use crate::error::{Error, Phase, Result, seconds};
 use crate::report::{self, Report, millis};
 use crate::tls::observe::Observer;
+use crate::tls::revocation::OcspReport;
 use crate::tls::{self, Side, display_group, session};
 
 /// The seed's client: one connection (plus `reconnect` more, each offering the newest
@@ -87,20 +87,27 @@ async fn connect_and_exchange(
 ) -> Result<Option<SslSession>> {
     let output = config.output;
     let started = Instant::now();
-    let tcp = connect(&config.target.address, &config.timeouts).await?;
+    let tcp = PlainStream::connect(&config.target.address, config.timeouts.connect).await?;
     report.timings_ms.connect = Some(millis(started.elapsed()));
-    if let Ok(addr) = tcp.peer_addr() {
-        report.peer = addr.to_string();
-    }
+    report.peer = tcp.peer(&config.target.address);
     let observer = Observer::new(
         Side::Client,
         report.peer.clone(),
         report::trace_sink(output.trace),
     );
+    report.negotiated.sni = config.target.sni().map(Box::from);
     let handshake_started = Instant::now();
-    let mut stream = handshake(connector, config, tcp, &observer, offer).await?;
-    report.timings_ms.handshake = millis(handshake_started.elapsed());
-    report.record_handshake(stream.ssl(), Side::Client, !config.tls.insecure);
+    let mut stream = handshake(connector, config, tcp, &observer, offer, Some(report)).await?;
+    report.timings_ms.handshake = Some(millis(handshake_started.elapsed()));
+    report.record_handshake(
+        stream.ssl(),
+        Side::Client,
+        !config.tls.insecure,
+        output.show_certs,
+    );
+    if config.tls.ocsp {
+        report.extra().ocsp = Some(observer.take_ocsp().unwrap_or_else(OcspReport::none));
+    }
     check_pins(&config.tls, stream.ssl())?;
     if config.pipe {
         pipe(stream, config, report).await?;
@@ -114,7 +121,7 @@ async fn connect_and_exchange(
 /// both at once; at the end of stdin, close_notify (TLS 1.3 half-close) and read on
 /// until the server closes.
 async fn pipe(
-    stream: SslStream<TcpStream>,
+    stream: SslStream<PlainStream>,
     config: &ClientConfig,
     report: &mut Report,
 ) -> Result<()> {
@@ -205,7 +212,7 @@ async fn pipe(
 /// client certificate, the server most likely refused ours (or its absence): in TLS 1.3
 /// its alert comes after the handshake and can be lost to the reset that follows it.
 fn refused_for_want_of_a_certificate(
-    stream: &SslStream<TcpStream>,
+    stream: &SslStream<PlainStream>,
     config: &ClientConfig,
 ) -> Option<Error> {
     if !Observer::of(stream.ssl()).is_some_and(|o| o.certificate_requested()) {
@@ -243,8 +250,8 @@ enum End {
 
 /// Sends the message, reads until the server closes (or `max_response` bytes, or the
 /// answer pauses for the quiet period), prints the response, and closes with close_notify.
-pub async fn exchange(
-    stream: &mut SslStream<TcpStream>,
+async fn exchange(
+    stream: &mut SslStream<PlainStream>,
     config: &ClientConfig,
     report: &mut Report,
 ) -> Result<()> {
@@ -252,7 +259,7 @@ pub async fn exchange(
     if let Err(e) = conn::write_all(stream, &config.message, timeouts.write, Side::Client).await {
         return Err(refused_for_want_of_a_certificate(stream, config).unwrap_or(e));
     }
-    report.sent = Some(String::from_utf8_lossy(&config.message).into_owned());
+    report.sent = Some(String::from_utf8_lossy(&config.message).into());
     report.bytes_sent += config.message.len() as u64;
     let sent_at = Instant::now();
 
@@ -378,6 +385,36 @@ fn check(expect: &Expectations, report: &Report, resumable: Option<bool>) -> Res
                 "ALPN protocol",
                 alpn,
                 got(negotiated.alpn.as_deref()),
+            ));
+        }
+    }
+    if let Some(days) = expect.days_left {
+        // The verified chain includes the trust anchor; without verification, what was sent.
+        let chain = report
+            .extra
+            .as_ref()
+            .and_then(|e| e.verified_chain.as_deref())
+            .unwrap_or(&report.peer_chain);
+        if let Some(soonest) = chain.iter().min_by_key(|c| c.days_left) {
+            if soonest.days_left < i64::from(days) {
+                return Err(mismatch(
+                    "days left",
+                    &format!("at least {days}"),
+                    format!(
+                        "{} ({} expires {})",
+                        soonest.days_left, soonest.subject, soonest.not_after
+                    ),
+                ));
+            }
+        }
+    }
+    if expect.ocsp_good {
+        let staple = report.extra.as_ref().and_then(|e| e.ocsp.as_ref());
+        if !staple.is_some_and(OcspReport::good) {
+            return Err(mismatch(
+                "OCSP status",
+                "good",
+                staple.map_or_else(|| "no response".to_string(), OcspReport::describe),
             ));
         }
     }

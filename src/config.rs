@@ -191,6 +191,8 @@ pub struct OutputSettings {
     /// No handshake report on stderr.
     pub quiet: bool,
     pub trace: Trace,
+    /// Keep the peer's certificates as PEM: printed on stdout, or `pem` in JSON.
+    pub show_certs: bool,
 }
 
 /// Client certificates the server asks for (mutual TLS).
@@ -200,6 +202,18 @@ pub struct ClientAuth {
     pub ca_file: PathBuf,
     /// Refuse clients without a certificate (otherwise a certificate is optional).
     pub required: bool,
+    /// CRLs the client certificates are checked against.
+    pub revocation: Revocation,
+}
+
+/// Certificate revocation lists (`--crl`) the peer's chain is checked against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revocation {
+    /// CRL files (PEM or DER); none: no CRL check.
+    pub crls: Vec<PathBuf>,
+    /// Check every certificate of the chain (`--crl-check chain`), not only the peer's
+    /// own: then every CA of the chain needs its CRL.
+    pub whole_chain: bool,
 }
 
 /// Session resumption on the server.
@@ -243,6 +257,10 @@ pub struct Expectations {
     pub alpn: Option<String>,
     /// Every connection that offered a session must have resumed it.
     pub resumed: bool,
+    /// No certificate of the server's chain may expire in fewer days than this.
+    pub days_left: Option<u32>,
+    /// The server must staple a verified OCSP response saying "good".
+    pub ocsp_good: bool,
 }
 
 /// What the server does with each connection after the handshake.
@@ -343,6 +361,8 @@ pub struct ServerTls {
     pub sessions: SessionSettings,
     /// Session ticket keys shared by every instance (the first encrypts, all decrypt).
     pub ticket_key_file: Option<PathBuf>,
+    /// A DER OCSP response about the default certificate, stapled for clients that ask.
+    pub ocsp_response: Option<PathBuf>,
 }
 
 impl Default for ServerTls {
@@ -364,6 +384,7 @@ impl Default for ServerTls {
             access: AccessRules::default(),
             sessions: SessionSettings::default(),
             ticket_key_file: None,
+            ocsp_response: None,
         }
     }
 }
@@ -458,6 +479,10 @@ pub struct ClientTls {
     /// SHA-256 digests of the public keys (SubjectPublicKeyInfo) the server may have
     /// (`--pin`); empty: any key that verifies.
     pub pins: Vec<[u8; 32]>,
+    /// CRLs the server's chain is checked against.
+    pub revocation: Revocation,
+    /// Ask for the server's stapled OCSP response (`--status`) and check it.
+    pub ocsp: bool,
 }
 
 impl Default for ClientTls {
@@ -469,6 +494,8 @@ impl Default for ClientTls {
             allow_insecure_key_permissions: false,
             protocol: TlsSettings::default(),
             pins: Vec::new(),
+            revocation: Revocation::default(),
+            ocsp: false,
         }
     }
 }
@@ -476,7 +503,8 @@ impl Default for ClientTls {
 /// The server a client connects to, and the name it expects to find there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub address: HostPort,
+    /// `HOST:PORT`, or `unix:/path`.
+    pub address: Address,
     /// Name sent in SNI and checked against the certificate; `None` means the host.
     pub server_name: Option<String>,
     /// Send SNI (an IP address is never sent, as the RFC says).
@@ -486,7 +514,7 @@ pub struct Target {
 impl Default for Target {
     fn default() -> Self {
         Target {
-            address: HostPort::new("localhost", DEFAULT_PORT),
+            address: Address::Tcp(HostPort::new("localhost", DEFAULT_PORT)),
             server_name: None,
             sni: true,
         }
@@ -494,9 +522,21 @@ impl Default for Target {
 }
 
 impl Target {
-    /// The name used for SNI and hostname verification.
+    /// The name used for SNI and hostname verification: `--servername`, else the host
+    /// (`localhost` for a Unix socket).
     pub fn server_name(&self) -> &str {
-        self.server_name.as_deref().unwrap_or(&self.address.host)
+        match (&self.server_name, &self.address) {
+            (Some(name), _) => name,
+            (None, Address::Tcp(host_port)) => &host_port.host,
+            (None, Address::Unix(_)) => "localhost",
+        }
+    }
+
+    /// The name sent in SNI, if any: none with `--no-sni` or for an IP address (SNI
+    /// carries host names only).
+    pub fn sni(&self) -> Option<&str> {
+        let name = self.server_name();
+        (self.sni && name.parse::<std::net::IpAddr>().is_err()).then_some(name)
     }
 }
 

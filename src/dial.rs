@@ -6,15 +6,19 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use log::debug;
 use openssl::ssl::{SslConnector, SslRef, SslSessionRef};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
 use tokio_openssl::SslStream;
 
-use crate::config::{ClientConfig, ClientTls, HostPort, Timeouts};
+use crate::config::{Address, ClientConfig, ClientTls, HostPort, Timeouts};
 use crate::conn::within;
 use crate::error::{Error, Phase, Result, seconds};
+use crate::report::Report;
 use crate::tls::observe::Observer;
 use crate::tls::{self, Side, access, verify};
 
@@ -75,6 +79,94 @@ pub(crate) async fn connect(target: &HostPort, timeouts: &Timeouts) -> Result<Tc
     })
 }
 
+/// A connection to a server or a tunnel's plain service: TCP or a Unix socket.
+pub(crate) enum PlainStream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl PlainStream {
+    /// Connects to `address` within `limit`: every address a host name resolves to, in
+    /// turn. The error names the address and the reason.
+    pub(crate) async fn connect(address: &Address, limit: Duration) -> Result<PlainStream> {
+        match address {
+            Address::Tcp(host_port) => {
+                let timeouts = Timeouts {
+                    connect: limit,
+                    ..Timeouts::default()
+                };
+                connect(host_port, &timeouts).await.map(PlainStream::Tcp)
+            }
+            Address::Unix(path) => {
+                let connected = tokio::time::timeout(limit, UnixStream::connect(path))
+                    .await
+                    .map_err(|_| Error::Timeout {
+                        phase: Phase::Connect,
+                        limit,
+                    })?;
+                connected
+                    .map(PlainStream::Unix)
+                    .map_err(|e| Error::Connect {
+                        target: address.to_string(),
+                        detail: crate::dial::describe_connect_error(&e),
+                    })
+            }
+        }
+    }
+}
+
+impl PlainStream {
+    /// Who is at the other end: `127.0.0.1:443`, `unix:/run/app.sock`.
+    pub(crate) fn peer(&self, address: &Address) -> String {
+        match self {
+            PlainStream::Tcp(s) => s
+                .peer_addr()
+                .map_or_else(|_| address.to_string(), |a| a.to_string()),
+            PlainStream::Unix(_) => address.to_string(),
+        }
+    }
+}
+
+impl AsyncRead for PlainStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PlainStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            PlainStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for PlainStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            PlainStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            PlainStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PlainStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            PlainStream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PlainStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            PlainStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
 /// Why a TCP connect failed, in words: the two usual answers of a closed port plainly,
 /// anything else as the system says it.
 pub(crate) fn describe_connect_error(e: &io::Error) -> String {
@@ -87,14 +179,16 @@ pub(crate) fn describe_connect_error(e: &io::Error) -> String {
 }
 
 /// Runs the TLS handshake with verification as configured, offering `offer` for
-/// resumption. A rejected certificate is explained with the failing certificate and the fix.
+/// resumption. A rejected certificate is explained with the failing certificate and the
+/// fix, and the chain the server sent goes into `report` (if given) all the same.
 pub(crate) async fn handshake(
     connector: &SslConnector,
     config: &ClientConfig,
-    tcp: TcpStream,
+    tcp: PlainStream,
     observer: &Arc<Observer>,
     offer: Option<&SslSessionRef>,
-) -> Result<SslStream<TcpStream>> {
+    report: Option<&mut Report>,
+) -> Result<SslStream<PlainStream>> {
     let ssl = tls::client_ssl(connector, &config.tls, &config.target, observer, offer)?;
     let mut stream = SslStream::new(ssl, tcp)?;
     let result = within(
@@ -105,13 +199,39 @@ pub(crate) async fn handshake(
     .await?;
     if let Err(e) = result {
         if let Some(failure) = observer.verify_failure() {
+            let sent = tls::peer_chain(stream.ssl(), Side::Client, false);
+            if let Some(report) = report {
+                report.record_peer_chain(stream.ssl(), Side::Client, config.output.show_certs);
+            }
             return Err(verify::rejection(
                 &failure,
                 config.target.server_name(),
                 &config.tls.trust,
+                &sent,
             ));
         }
-        return Err(tls::handshake_failure(e, Side::Client, observer.clues()));
+        if let Some(staple) = observer.take_ocsp().filter(|s| s.revoked()) {
+            let subject = stream
+                .ssl()
+                .peer_certificate()
+                .map(|c| tls::cert::name(c.subject_name()))
+                .unwrap_or_default();
+            return Err(Error::Verify {
+                reason: format!(
+                    "the server's certificate {subject} is revoked: its stapled OCSP response \
+                     says so ({})",
+                    staple.describe()
+                ),
+                hint: Some("the server needs a new certificate from its CA".into()),
+            });
+        }
+        let offer = tls::Offer::of(&config.tls.protocol);
+        return Err(tls::handshake_failure(
+            e,
+            Side::Client,
+            observer.clues(),
+            &offer,
+        ));
     }
     Ok(stream)
 }

@@ -77,7 +77,10 @@ pub(crate) fn html(report: &Report, request: &Request) -> String {
     row(
         &mut page,
         "handshake",
-        &format!("{:.3} ms", report.timings_ms.handshake),
+        &report
+            .timings_ms
+            .handshake
+            .map_or_else(|| "-".to_string(), |ms| format!("{ms:.3} ms")),
     );
     if let Some(cert) = &report.certificate {
         row(&mut page, "certificate served", &cert.subject);

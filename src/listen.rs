@@ -397,8 +397,14 @@ impl Stream {
     /// Makes the coming close an abort (a TCP reset), so that the peer cannot take a
     /// cut connection for a complete one.
     pub(crate) fn abort(&mut self) {
+        self.reset_on_close(true);
+    }
+
+    /// Whether closing it sends a TCP reset (an abort) or, again, a FIN.
+    pub(crate) fn reset_on_close(&mut self, on: bool) {
         if let Transport::Tcp(s) = &self.socket {
-            let _ = s.set_zero_linger();
+            let linger = on.then_some(std::time::Duration::ZERO);
+            let _ = socket2::SockRef::from(s).set_linger(linger);
         }
     }
 

@@ -122,7 +122,7 @@ impl Metrics {
                 if report.negotiated.resumed {
                     self.resumed.fetch_add(1, Ordering::Relaxed);
                 }
-                let seconds = report.timings_ms.handshake / 1000.0;
+                let seconds = report.timings_ms.handshake.unwrap_or(0.0) / 1000.0;
                 let bucket = LATENCY_BUCKETS
                     .iter()
                     .position(|upper| seconds <= *upper)

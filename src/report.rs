@@ -20,8 +20,9 @@ use openssl::ssl::SslRef;
 use serde::Serialize;
 
 use crate::config::Trace;
-use crate::tls::cert::CertSummary;
 use crate::tls::hello::ClientHello;
+use crate::tls::revocation::OcspReport;
+use crate::tls::summary::CertSummary;
 use crate::tls::trace::{Direction, TraceEvent, TraceSink};
 use crate::tls::{self, Negotiated, Side};
 
@@ -81,8 +82,8 @@ pub struct Timings {
     /// TCP connect (client only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connect: Option<f64>,
-    /// The TLS handshake.
-    pub handshake: f64,
+    /// The TLS handshake (null when it did not finish).
+    pub handshake: Option<f64>,
     /// From the end of the handshake to the first application byte received.
     pub first_byte: Option<f64>,
 }
@@ -114,11 +115,11 @@ pub struct Report {
     /// The certificate we presented (server: the one chosen by SNI).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<Arc<CertSummary>>,
-    /// The peer's certificate chain, leaf first.
+    /// The certificates the peer sent, in its order.
     pub peer_chain: Vec<CertSummary>,
     pub timings_ms: Timings,
     /// What we sent (client: the message; server: the reply).
-    pub sent: Option<String>,
+    pub sent: Option<Box<str>>,
     /// What we received (client: the response; server: the message).
     pub received: Option<String>,
     /// Application bytes sent and received.
@@ -137,6 +138,15 @@ pub struct Report {
 /// What only some connections carry in their report.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Extra {
+    /// The chain verification built, from the peer's certificate to the trust anchor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_chain: Option<Vec<CertSummary>>,
+    /// What is wrong with the order of the chain the peer sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_problem: Option<String>,
+    /// What the server's stapled OCSP response said (client, `--status`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocsp: Option<OcspReport>,
     /// What the client offered (server, inspect mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_hello: Option<ClientHello>,
@@ -250,12 +260,35 @@ impl Report {
     }
 
     /// Fills in what the finished handshake negotiated; `verification_asked` is whether
-    /// we verify the peer at all.
-    pub fn record_handshake(&mut self, ssl: &SslRef, side: Side, verification_asked: bool) {
+    /// we verify the peer at all, `show_certs` whether the peer's certificates are kept
+    /// as PEM.
+    pub fn record_handshake(
+        &mut self,
+        ssl: &SslRef,
+        side: Side,
+        verification_asked: bool,
+        show_certs: bool,
+    ) {
+        // The SNI a client sent is recorded before the handshake; a server learns it here.
+        let sni = self.negotiated.sni.take();
         self.negotiated = tls::negotiated(ssl, side);
-        self.peer_chain = tls::peer_chain(ssl);
+        self.negotiated.sni = self.negotiated.sni.take().or(sni);
+        self.record_peer_chain(ssl, side, show_certs);
+        let verified_chain = tls::verified_chain(ssl);
+        if !verified_chain.is_empty() {
+            self.extra().verified_chain = Some(verified_chain);
+        }
         (self.verified, self.verify_result) =
             tls::verification(ssl, side, verification_asked, !self.peer_chain.is_empty());
+    }
+
+    /// Records the certificates the peer sent and what is wrong with their order: after
+    /// the handshake, or after one that failed on them.
+    pub fn record_peer_chain(&mut self, ssl: &SslRef, side: Side, show_certs: bool) {
+        self.peer_chain = tls::peer_chain(ssl, side, show_certs);
+        if let Some(problem) = tls::chain_problem(&self.peer_chain) {
+            self.extra().chain_problem = Some(problem);
+        }
     }
 
     /// The report as one JSON line.
@@ -309,8 +342,8 @@ impl Report {
             }
             let _ = writeln!(
                 out,
-                "                 valid   {} to {}",
-                cert.not_before, cert.not_after
+                "                 valid   {} to {} ({} days left)",
+                cert.not_before, cert.not_after, cert.days_left
             );
             let _ = writeln!(out, "                 sha256  {}", cert.sha256);
         }
@@ -319,8 +352,8 @@ impl Report {
         if let Some(connect) = timings.connect {
             phases.push(format!("connect {connect:.3} ms"));
         }
-        if negotiated.version.is_some() {
-            phases.push(format!("handshake {:.3} ms", timings.handshake));
+        if let Some(handshake) = timings.handshake {
+            phases.push(format!("handshake {handshake:.3} ms"));
         }
         if let Some(first) = timings.first_byte {
             phases.push(format!("first byte {first:.3} ms"));
@@ -340,6 +373,23 @@ impl Report {
                 },
                 hello.groups.join(",")
             );
+        }
+        if let Some(anchor) = self
+            .extra
+            .as_ref()
+            .and_then(|e| e.verified_chain.as_ref()?.last())
+        {
+            let _ = writeln!(
+                out,
+                "  anchor     {} (the trust anchor verification reached)",
+                anchor.subject
+            );
+        }
+        if let Some(ocsp) = self.extra.as_ref().and_then(|e| e.ocsp.as_ref()) {
+            let _ = writeln!(out, "  ocsp       {}", ocsp.describe());
+        }
+        if let Some(problem) = self.extra.as_ref().and_then(|e| e.chain_problem.as_ref()) {
+            let _ = writeln!(out, "  chain      sent {problem}");
         }
         if let Some(rule) = self.extra.as_ref().and_then(|e| e.allowed_by.as_ref()) {
             let _ = writeln!(out, "  allowed    by {rule}");
@@ -380,11 +430,22 @@ impl Report {
     }
 
     /// Prints the report: JSON on stdout with `json` (always), else text on stderr unless
-    /// `quiet` or the handshake never finished (the error line says enough then).
+    /// `quiet` or the handshake never finished (the error line says enough then), and the
+    /// peer's certificates as PEM on stdout when they were kept (`--showcerts`).
     pub fn emit(&self, json: bool, quiet: bool) {
         if json {
             let _ = line(format_args!("{}", self.to_json()));
-        } else if !quiet && self.negotiated.version.is_some() {
+            return;
+        }
+        let pem: String = self
+            .peer_chain
+            .iter()
+            .filter_map(|c| c.pem.as_deref())
+            .collect();
+        if !pem.is_empty() {
+            let _ = io::stdout().lock().write_all(pem.as_bytes());
+        }
+        if !quiet && self.negotiated.version.is_some() {
             let _ = io::stderr().lock().write_all(self.to_text().as_bytes());
         }
     }

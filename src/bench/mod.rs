@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 pub use histogram::Histogram;
 pub use summary::{Summary, thousands};
 
-use crate::config::{BenchConfig, BenchMode, Target, Timeouts};
+use crate::config::{Address, BenchConfig, BenchMode, Target, Timeouts};
 use crate::conn::within;
 use crate::error::{Error, Phase, Result};
 use crate::tls;
@@ -164,7 +164,11 @@ fn mode_name(mode: &BenchMode) -> &'static str {
 }
 
 async fn resolve(target: &Target, timeouts: &Timeouts) -> Result<Vec<SocketAddr>> {
-    let address = &target.address;
+    let Address::Tcp(address) = &target.address else {
+        return Err(Error::Config(
+            "tlscat bench connects over TCP: give --connect HOST:PORT".into(),
+        ));
+    };
     let found = within(
         Phase::Connect,
         timeouts.connect,

@@ -20,7 +20,7 @@ use crate::conn::{self, Read, within};
 use crate::dial;
 use crate::error::{Error, Phase, Result};
 use crate::http;
-use crate::tls::{self, Clues, Negotiated, Side};
+use crate::tls::{self, Clues, Negotiated, Offer, Side};
 
 /// Read buffer of each task.
 const READ_BUFFER: usize = 64 * 1024;
@@ -164,7 +164,16 @@ impl Worker {
             }
             BenchMode::Echo(bytes) => echo(&mut stream, *bytes, &mut self.buf, timeouts).await?,
             BenchMode::Download(path) => {
-                download(&mut stream, &config.target, path, &mut self.buf, timeouts).await?
+                let port = self.address.port();
+                download(
+                    &mut stream,
+                    &config.target,
+                    port,
+                    path,
+                    &mut self.buf,
+                    timeouts,
+                )
+                .await?
             }
         };
         if config.resume || config.mode != BenchMode::Handshake {
@@ -204,7 +213,7 @@ fn handshake_error(err: openssl::ssl::Error, ssl: &SslRef) -> Error {
             hint: Some("check --cacert and --servername (tlscat client shows the details)".into()),
         };
     }
-    tls::handshake_failure(err, Side::Client, Clues::default())
+    tls::handshake_failure(err, Side::Client, Clues::default(), &Offer::default())
 }
 
 /// Reads until the server closes; returns the bytes read.
@@ -275,11 +284,12 @@ async fn echo(
 async fn download(
     stream: &mut SslStream<TcpStream>,
     target: &Target,
+    port: u16,
     path: &str,
     buf: &mut [u8],
     timeouts: &Timeouts,
 ) -> Result<(u64, u64)> {
-    let host = HostPort::new(target.server_name(), target.address.port);
+    let host = HostPort::new(target.server_name(), port);
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tlscat-bench\r\n\
          Connection: close\r\n\r\n"

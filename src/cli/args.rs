@@ -94,6 +94,10 @@ pub struct OutputArgs {
     /// Every TLS message as it is sent or received (with --json: NDJSON events on stdout).
     #[arg(long)]
     pub trace: bool,
+    /// The certificates the peer sent, in its order, as PEM on stdout (with --json: a
+    /// "pem" field in each peer_chain entry), like s_client -showcerts.
+    #[arg(long)]
+    pub showcerts: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -102,6 +106,21 @@ pub enum ProxyArg {
     V1,
     /// The binary header, with TLVs.
     V2,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+pub enum CrlCheckArg {
+    /// The peer's own certificate.
+    #[default]
+    Leaf,
+    /// Every certificate of the chain (each CA's CRL is then needed).
+    Chain,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OcspArg {
+    /// A verified, current response saying "good".
+    Good,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -245,6 +264,28 @@ pub struct ServerArgs {
     /// Whether a client certificate is required [default: require].
     #[arg(long, value_enum, requires = "client_ca", help_heading = "Mutual TLS")]
     pub verify: Option<VerifyArg>,
+    /// Refuse client certificates this CRL (PEM or DER, from openssl ca -gencrl) lists;
+    /// repeatable. Reread on reload.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "client_ca",
+        help_heading = "Mutual TLS"
+    )]
+    pub crl: Vec<PathBuf>,
+    /// What --crl checks: the client's own certificate, or the whole chain.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "leaf",
+        requires = "crl",
+        help_heading = "Mutual TLS"
+    )]
+    pub crl_check: CrlCheckArg,
+    /// Staple this OCSP response (DER, from openssl ocsp -respout or the CA's responder)
+    /// for clients that ask (status_request); about the default --cert. Reread on reload.
+    #[arg(long, value_name = "FILE")]
+    pub ocsp_response: Option<PathBuf>,
     /// With --alpn: go on without ALPN when the client offers none of ours (instead of
     /// the no_application_protocol alert).
     #[arg(long, requires = "alpn", help_heading = "TLS")]
@@ -287,9 +328,9 @@ pub struct ServerArgs {
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// Server to connect to; the port defaults to 12345.
+    /// Server to connect to: HOST:PORT (the port defaults to 12345) or unix:/PATH.
     #[arg(long, value_name = "HOST:PORT", default_value = "localhost:12345", value_parser = parse_connect)]
-    pub connect: HostPort,
+    pub connect: Address,
     /// Trust only the CA certificates in FILE (PEM) [default: certs/ca.crt if it exists,
     /// else the system trust store]
     #[arg(long, value_name = "FILE")]
@@ -304,6 +345,12 @@ pub struct ConnectArgs {
     /// path can then impersonate the server.
     #[arg(long, conflicts_with = "cacert")]
     pub insecure: bool,
+    /// Refuse a server whose certificate this CRL (PEM or DER) lists; repeatable.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub crl: Vec<PathBuf>,
+    /// What --crl checks: the server's own certificate, or the whole chain.
+    #[arg(long, value_enum, default_value = "leaf", requires = "crl")]
+    pub crl_check: CrlCheckArg,
     /// Accept the server only with this public key: sha256//BASE64, the SHA-256 of its
     /// SubjectPublicKeyInfo (as curl's --pinnedpubkey); repeatable, or joined by ';'.
     #[arg(long, value_name = "sha256//BASE64", value_parser = parse_pins)]
@@ -351,6 +398,10 @@ pub struct ClientArgs {
     /// Message to send.
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE)]
     pub message: String,
+    /// Ask the server for its stapled OCSP response (status_request) and show it: good,
+    /// revoked or unknown, this and next update. A verified "revoked" fails (exit 5).
+    #[arg(long)]
+    pub status: bool,
     /// Stream stdin to the server and the server's data to stdout as raw bytes, both at
     /// once (like netcat); at the end of stdin send close_notify and read until the
     /// server closes.
@@ -399,6 +450,23 @@ pub struct ClientArgs {
     /// Exit 7 unless every reconnection (and a --sess-in connection) resumes its session.
     #[arg(long, help_heading = "Assertions (exit 7 when one fails)")]
     pub expect_resumed: bool,
+    /// Exit 7 unless the server staples an OCSP response with this status that verifies
+    /// and is current (implies --status).
+    #[arg(
+        long,
+        value_name = "STATUS",
+        value_enum,
+        help_heading = "Assertions (exit 7 when one fails)"
+    )]
+    pub expect_ocsp: Option<OcspArg>,
+    /// Exit 7 when a certificate of the server's chain (the verified one, else the one
+    /// sent) expires in fewer than N days.
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Assertions (exit 7 when one fails)"
+    )]
+    pub expect_days_left: Option<u32>,
     /// Be a tunnel: accept plain connections on ADDR (HOST:PORT or unix:/PATH; repeatable)
     /// and carry each to --connect over its own TLS connection, resuming sessions.
     #[arg(long, value_name = "ADDR", value_parser = parse_listen, help_heading = "Tunnel",

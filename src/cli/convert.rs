@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use tlscat::config::{
     AccessRules, Backend, BenchConfig, BenchMode, ClientAuth, ClientConfig, ClientTls, ExecCommand,
-    Expectations, Identity, Mode, OutputSettings, Profile, ServerCertificate, ServerConfig,
-    ServerTls, SessionSettings, Target, Timeouts, TlsSettings, TlsVersion, Trace, Trust,
-    TunnelSettings,
+    Expectations, Identity, Mode, OutputSettings, Profile, Revocation, ServerCertificate,
+    ServerConfig, ServerTls, SessionSettings, Target, Timeouts, TlsSettings, TlsVersion, Trace,
+    Trust, TunnelSettings,
 };
 use tlscat::{Error, proxy};
 
 use super::args::{
-    BenchArgs, BenchModeArg, ClientArgs, ConnectArgs, ModeArg, OutputArgs, PhaseTimeouts,
-    ProfileArg, ProxyArg, ServerArgs, TlsArgs, VerifyArg,
+    BenchArgs, BenchModeArg, ClientArgs, ConnectArgs, CrlCheckArg, ModeArg, OutputArgs,
+    PhaseTimeouts, ProfileArg, ProxyArg, ServerArgs, TlsArgs, VerifyArg,
 };
 use super::values::{split_command, unescape};
 
@@ -78,6 +78,7 @@ impl OutputArgs {
                 (true, false) => Trace::Text,
                 (true, true) => Trace::Json,
             },
+            show_certs: self.showcerts,
         }
     }
 }
@@ -110,7 +111,8 @@ impl TryFrom<ServerArgs> for ServerConfig {
                 args.cert.len(),
                 args.key.len()
             )));
-        } else if args.cert.is_empty() && args.sni.is_empty() {
+        } else if args.cert.is_empty() {
+            // The default certificate stays the default: --sni only adds names.
             certificates.push(pem(
                 PathBuf::from(DEFAULT_CERT),
                 PathBuf::from(DEFAULT_KEY),
@@ -206,6 +208,10 @@ impl TryFrom<ServerArgs> for ServerConfig {
                 client_auth: args.client_ca.map(|ca_file| ClientAuth {
                     ca_file,
                     required: !matches!(args.verify, Some(VerifyArg::Optional)),
+                    revocation: Revocation {
+                        crls: args.crl,
+                        whole_chain: matches!(args.crl_check, CrlCheckArg::Chain),
+                    },
                 }),
                 access,
                 sessions: SessionSettings {
@@ -215,6 +221,7 @@ impl TryFrom<ServerArgs> for ServerConfig {
                     ticket_rotation: args.ticket_rotation,
                 },
                 ticket_key_file: args.ticket_key_file,
+                ocsp_response: args.ocsp_response,
             },
             reload_interval: args.reload_interval,
             metrics: args.metrics,
@@ -271,6 +278,11 @@ impl ConnectArgs {
             allow_insecure_key_permissions: self.allow_insecure_key_permissions,
             protocol: self.tls.settings(),
             pins: self.pin.into_iter().flatten().collect(),
+            revocation: Revocation {
+                crls: self.crl,
+                whole_chain: matches!(self.crl_check, CrlCheckArg::Chain),
+            },
+            ocsp: false,
         };
         Ok((
             target,
@@ -290,7 +302,8 @@ impl TryFrom<ClientArgs> for ClientConfig {
                     .into(),
             ));
         }
-        let (target, tls, timeouts) = args.connection.into_parts()?;
+        let (target, mut tls, timeouts) = args.connection.into_parts()?;
+        tls.ocsp = args.status || args.expect_ocsp.is_some();
         Ok(ClientConfig {
             target,
             tls,
@@ -313,6 +326,8 @@ impl TryFrom<ClientArgs> for ClientConfig {
                 group: args.expect_group,
                 alpn: args.expect_alpn,
                 resumed: args.expect_resumed,
+                days_left: args.expect_days_left,
+                ocsp_good: args.expect_ocsp.is_some(),
             },
             timeouts,
             output: args.output.settings(),
@@ -359,6 +374,11 @@ impl BenchArgs {
         };
         let json = self.json;
         let (target, tls, timeouts) = self.connection.into_parts()?;
+        if let tlscat::config::Address::Unix(_) = target.address {
+            return Err(Error::Config(
+                "tlscat bench connects over TCP: give --connect HOST:PORT".into(),
+            ));
+        }
         Ok(BenchConfig {
             target,
             tls,

@@ -117,9 +117,9 @@ pub(super) fn parse_metrics(text: &str) -> Result<HostPort, String> {
     }
 }
 
-/// `HOST:PORT`; the port defaults to the seed's.
-pub(super) fn parse_connect(text: &str) -> Result<HostPort, String> {
-    HostPort::parse(text, Some(DEFAULT_PORT))
+/// `HOST:PORT` (the port defaults to the seed's) or `unix:/path`.
+pub(super) fn parse_connect(text: &str) -> Result<Address, String> {
+    Address::parse(text, Some(DEFAULT_PORT))
 }
 
 /// `unix:/path` or `HOST:PORT`.
@@ -245,16 +245,15 @@ mod tests {
 
     #[test]
     fn connect_targets_default_the_port_and_understand_ipv6() {
+        let tcp = |host: &str, port| Ok(Address::Tcp(HostPort::new(host, port)));
+        assert_eq!(parse_connect("localhost:443"), tcp("localhost", 443));
+        assert_eq!(parse_connect("localhost"), tcp("localhost", DEFAULT_PORT));
+        assert_eq!(parse_connect("[::1]:8443"), tcp("::1", 8443));
+        assert_eq!(parse_connect("::1"), tcp("::1", DEFAULT_PORT));
         assert_eq!(
-            parse_connect("localhost:443"),
-            Ok(HostPort::new("localhost", 443))
+            parse_connect("unix:/run/t.sock"),
+            Ok(Address::Unix("/run/t.sock".into()))
         );
-        assert_eq!(
-            parse_connect("localhost"),
-            Ok(HostPort::new("localhost", DEFAULT_PORT))
-        );
-        assert_eq!(parse_connect("[::1]:8443"), Ok(HostPort::new("::1", 8443)));
-        assert_eq!(parse_connect("::1"), Ok(HostPort::new("::1", DEFAULT_PORT)));
         assert!(parse_connect("host:http").is_err());
         assert!(parse_connect(":443").is_err());
     }

@@ -129,13 +129,18 @@ fn serve(
                 Box::pin(answer_plain_http(&mut tls, timeouts.write)).await;
             }
             return Err(match observer.verify_failure() {
-                Some(failure) => verify::client_rejection(&failure),
-                None => tls::handshake_failure(e, Side::Server, observer.clues()),
+                Some(failure) => verify::client_rejection(&failure, acceptor.client_ca()),
+                None => tls::handshake_failure(e, Side::Server, observer.clues(), acceptor.offer()),
             });
         }
         let handshake_done = Instant::now();
-        report.timings_ms.handshake = millis(handshake_done - started);
-        report.record_handshake(tls.ssl(), Side::Server, acceptor.verifies_clients());
+        report.timings_ms.handshake = Some(millis(handshake_done - started));
+        report.record_handshake(
+            tls.ssl(),
+            Side::Server,
+            acceptor.verifies_clients(),
+            output.show_certs,
+        );
         report.certificate = acceptor.certificate_of(tls.ssl().ssl_context()).cloned();
         if let Some(hello) = observer
             .client_hello()
@@ -269,7 +274,7 @@ fn reply(
                     }
                 };
                 report.bytes_sent += sent.len() as u64;
-                report.sent = Some(String::from_utf8_lossy(&sent).into_owned());
+                report.sent = Some(String::from_utf8_lossy(&sent).into());
                 Ok(true)
             }
             Read::Closed => {

@@ -1,4 +1,5 @@
-//! `--reload-interval`: notices when the certificate, key, CA or ticket key files change.
+//! `--reload-interval`: notices when the certificate, key, CA, CRL, OCSP response or ticket
+//! key files change.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,8 +27,10 @@ pub(super) fn watched(config: &ServerTls) -> Vec<PathBuf> {
     }
     if let Some(auth) = &config.client_auth {
         files.push(auth.ca_file.clone());
+        files.extend(auth.revocation.crls.iter().cloned());
     }
     files.extend(config.ticket_key_file.clone());
+    files.extend(config.ocsp_response.clone());
     files
 }
 

@@ -9,10 +9,13 @@ use openssl::ssl::{
 use openssl::x509::store::X509StoreBuilder;
 
 use super::access;
-use super::cert::{self, CertSummary, LoadedIdentity};
+use super::cert::{self, LoadedIdentity};
 use super::compat;
 use super::observe::Observer;
+use super::offer::Offer;
 use super::protocol::{self, Protocol};
+use super::revocation;
+use super::summary::{self, CertSummary};
 use super::tickets::{self, TicketKeys};
 use crate::config::{AccessRules, ServerCertificate, ServerTls};
 use crate::error::{Error, Result};
@@ -28,8 +31,12 @@ pub struct Acceptor {
     served: Vec<Served>,
     /// With `--client-ca`: whether a client certificate is required (else optional).
     client_certificate_required: Option<bool>,
+    /// The `--client-ca` file, for the words of a rejection.
+    client_ca: String,
     /// Which verified client certificates may connect.
     access: Arc<AccessRules>,
+    /// What the server offers, in words, for the hints of failed handshakes.
+    offer: Offer,
 }
 
 struct Served {
@@ -43,6 +50,16 @@ struct Served {
 }
 
 impl Acceptor {
+    /// What the server offers, in words.
+    pub fn offer(&self) -> &Offer {
+        &self.offer
+    }
+
+    /// The `--client-ca` file clients must chain to (empty without one).
+    pub fn client_ca(&self) -> &str {
+        &self.client_ca
+    }
+
     /// Whether clients are asked for a certificate.
     pub fn verifies_clients(&self) -> bool {
         self.client_certificate_required.is_some()
@@ -117,7 +134,7 @@ pub fn acceptor(config: &ServerTls, generated: &Arc<TicketKeys>) -> Result<Accep
     let serving = |context: &SslContext, identity: &LoadedIdentity, index: usize| {
         Ok::<_, Error>(Served {
             context: context.clone(),
-            summary: Arc::new(cert::summary(&identity.cert)),
+            summary: Arc::new(summary::summary(&identity.cert)),
             file: config.certificates[index]
                 .identity
                 .display_path()
@@ -131,8 +148,20 @@ pub fn acceptor(config: &ServerTls, generated: &Arc<TicketKeys>) -> Result<Accep
         served.push(serving(&context, identity, index + 1)?);
         table.push((names.clone(), Some(context)));
     }
+    let staple = config
+        .ocsp_response
+        .as_deref()
+        .map(|path| revocation::load_staple(path, &default_identity.cert, &default_identity.chain))
+        .transpose()?;
     let context = protocol.server_context(|b| {
         configure(b, config, default_identity, ticket_keys.as_ref())?;
+        if let Some(staple) = staple {
+            // Called only for clients that ask (status_request).
+            b.set_status_callback(move |ssl| {
+                ssl.set_ocsp_status(&staple)?;
+                Ok(true)
+            })?;
+        }
         if table.len() > 1 {
             b.set_servername_callback(move |ssl, _alert| {
                 let Some(name) = ssl.servername(NameType::HOST_NAME).map(str::to_string) else {
@@ -157,7 +186,13 @@ pub fn acceptor(config: &ServerTls, generated: &Arc<TicketKeys>) -> Result<Accep
         context,
         served,
         client_certificate_required: config.client_auth.as_ref().map(|auth| auth.required),
+        client_ca: config
+            .client_auth
+            .as_ref()
+            .map(|auth| auth.ca_file.display().to_string())
+            .unwrap_or_default(),
         access: Arc::new(config.access.clone()),
+        offer: Offer::of(&config.protocol),
     })
 }
 
@@ -234,6 +269,8 @@ fn configure(
             store.add_cert(ca.clone())?;
             builder.add_client_ca(ca)?;
         }
+        let crl_checks = revocation::add_crls(&mut store, &auth.revocation)?;
+        builder.verify_param_mut().set_flags(crl_checks)?;
         builder.set_verify_cert_store(store.build())?;
     }
 

@@ -1,31 +1,51 @@
-//! Certificates and keys: read from PEM files with errors that name the file and the fix,
-//! and described in words for reports and diagnostics.
+//! Certificates and keys: read from PEM files with errors that name the file and the fix;
+//! names and validity in words (the full description is [`super::summary`]).
 
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 
 use openssl::asn1::Asn1Time;
-use openssl::hash::MessageDigest;
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::{X509, X509NameRef, X509Ref};
-use serde::Serialize;
 
 use crate::config::{Identity, Passphrase};
 use crate::error::{Error, Result};
+
+/// The files `scripts/gen-certs.sh` makes, which tlscat uses when no flag names a file.
+const GENERATED: [&str; 5] = [
+    "certs/server.crt",
+    "certs/server.key",
+    "certs/ca.crt",
+    "certs/client.crt",
+    "certs/client.key",
+];
+
+/// Whether `path` is one of gen-certs.sh's files (a default), rather than one a flag named.
+fn generated(path: &Path) -> bool {
+    path.to_str().is_some_and(|p| GENERATED.contains(&p))
+}
 
 /// Reads a whole file, turning the common failures into a one-line fix.
 fn read_pem_file(path: &Path, flag: &str) -> Result<Vec<u8>> {
     let shown = path.display();
     match std::fs::read(path) {
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Err(Error::Config(format!(
-            "{shown} is empty: pass a PEM file with {flag}, or regenerate with scripts/gen-certs.sh --force"
-        ))),
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
+            Err(Error::Config(if generated(path) {
+                format!("{shown} is empty: regenerate it with scripts/gen-certs.sh --force")
+            } else {
+                format!("{shown} ({flag}) is empty: pass a PEM file")
+            }))
+        }
         Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::Config(format!(
-            "{shown} not found: run scripts/gen-certs.sh to create certs/, or pass {flag} FILE"
-        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::Config(if generated(path) {
+            format!(
+                "{shown} not found: run scripts/gen-certs.sh to create certs/, or pass {flag} FILE"
+            )
+        } else {
+            format!("{shown} not found: check the path given to {flag}")
+        })),
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(Error::Config(format!(
             "cannot read {shown}: permission denied: run as a user who can read it, or pass another {flag}"
         ))),
@@ -48,9 +68,16 @@ pub fn load_certificates(path: &Path, flag: &str) -> Result<Vec<X509>> {
     match X509::stack_from_pem(&pem) {
         Ok(certs) if !certs.is_empty() => Ok(certs),
         _ if contains(&pem, "PRIVATE KEY-----") && !contains(&pem, "CERTIFICATE-----") => {
-            Err(Error::Config(format!(
-                "{shown} holds a private key, not a certificate: did you swap --cert and --key?"
-            )))
+            Err(Error::Config(if flag == "--cert" {
+                format!(
+                    "{shown} holds a private key, not a certificate: did you swap --cert and --key?"
+                )
+            } else {
+                format!(
+                    "{shown} holds a private key, not a certificate: {flag} wants CA \
+                     certificates (PEM), such as certs/ca.crt"
+                )
+            }))
         }
         _ => Err(Error::Config(format!(
             "{shown} holds no readable PEM certificate (-----BEGIN CERTIFICATE-----): pass one with {flag}"
@@ -158,14 +185,18 @@ pub fn load_identity(identity: &Identity, insecure_permissions: bool) -> Result<
             key,
             passphrase,
         } => {
-            let mut certs = load_certificates(cert, "--cert")?.into_iter();
+            let certs = load_certificates(cert, "--cert")?;
+            let private =
+                load_private_key(key, "--key", passphrase.as_ref(), insecure_permissions)?;
+            check_order(&certs, &private, cert, key)?;
+            let mut certs = certs.into_iter();
             let Some(leaf) = certs.next() else {
                 return Err(Error::Internal("empty certificate list".into()));
             };
             LoadedIdentity {
                 cert: leaf,
                 chain: certs.collect(),
-                key: load_private_key(key, "--key", passphrase.as_ref(), insecure_permissions)?,
+                key: private,
             }
         }
         Identity::Pkcs12 { path, passphrase } => {
@@ -191,6 +222,49 @@ pub fn load_identity(identity: &Identity, insecure_permissions: bool) -> Result<
         )));
     }
     Ok(loaded)
+}
+
+/// A PEM file must hold the certificate of its key first, then the CAs that issued it, each
+/// followed by its own issuer. A key that matches a later certificate is a file in the
+/// wrong order (an error: the first certificate is the one served); issuers out of order
+/// are a warning (OpenSSL sends them as they are, and some clients cannot build the chain).
+fn check_order(
+    certs: &[X509],
+    key: &PKey<Private>,
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<()> {
+    let matches = |cert: &X509| cert.public_key().is_ok_and(|public| public.public_eq(key));
+    if !certs.first().is_some_and(matches) {
+        if let Some(position) = certs.iter().position(matches) {
+            return Err(Error::Config(format!(
+                "{} holds its certificates in the wrong order: the one for {} ({}) is number {} \
+                 of {}: put it first, then the CAs that issued it",
+                cert_path.display(),
+                key_path.display(),
+                name(certs[position].subject_name()),
+                position + 1,
+                certs.len()
+            )));
+        }
+        return Ok(()); // the key check says what is wrong
+    }
+    for pair in certs.windows(2) {
+        let (child, parent) = (&pair[0], &pair[1]);
+        if child.issuer_name().try_cmp(parent.subject_name()).ok()
+            != Some(std::cmp::Ordering::Equal)
+        {
+            log::warn!(
+                "{}: the chain is out of order: {} was not issued by {}, which follows it; \
+                 clients may fail to verify it: put each certificate before its issuer",
+                cert_path.display(),
+                name(child.subject_name()),
+                name(parent.subject_name())
+            );
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn load_pkcs12(path: &Path, passphrase: Option<&Passphrase>) -> Result<LoadedIdentity> {
@@ -278,40 +352,4 @@ pub fn has_expired(cert: &X509Ref) -> Result<bool> {
 /// Whether the certificate's validity starts after now.
 pub fn is_not_yet_valid(cert: &X509Ref) -> Result<bool> {
     Ok(cert.not_before() > Asn1Time::days_from_now(0)?)
-}
-
-/// A certificate, described for reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct CertSummary {
-    pub subject: String,
-    pub issuer: String,
-    pub alt_names: Vec<String>,
-    pub not_before: String,
-    pub not_after: String,
-    /// SHA-256 of the DER encoding, as colon-separated hex.
-    pub sha256: String,
-}
-
-/// Describes a certificate for reports and diagnostics.
-pub fn summary(cert: &X509Ref) -> CertSummary {
-    CertSummary {
-        subject: name(cert.subject_name()),
-        issuer: name(cert.issuer_name()),
-        alt_names: alt_names(cert),
-        not_before: cert.not_before().to_string(),
-        not_after: cert.not_after().to_string(),
-        sha256: fingerprint(cert),
-    }
-}
-
-fn fingerprint(cert: &X509Ref) -> String {
-    cert.digest(MessageDigest::sha256())
-        .map(|digest| {
-            digest
-                .iter()
-                .map(|b| format!("{b:02X}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        })
-        .unwrap_or_default()
 }

@@ -18,7 +18,15 @@ use openssl_sys::{SSL, SSL_CTX};
 pub(super) type MessageCallback =
     unsafe extern "C" fn(c_int, c_int, c_int, *const c_void, usize, *mut SSL, *mut c_void);
 
+/// `NID_ct_precert_scts`: the certificate extension that embeds SCTs.
+const NID_CT_PRECERT_SCTS: c_int = 951;
+
 unsafe extern "C" {
+    fn X509_get_ext_by_NID(x: *const openssl_sys::X509, nid: c_int, lastpos: c_int) -> c_int;
+    fn X509_get_ext(x: *const openssl_sys::X509, loc: c_int) -> *mut openssl_sys::X509_EXTENSION;
+    fn X509_EXTENSION_get_data(
+        ext: *mut openssl_sys::X509_EXTENSION,
+    ) -> *mut openssl_sys::ASN1_OCTET_STRING;
     fn SSL_CTX_set_msg_callback(ctx: *mut SSL_CTX, callback: Option<MessageCallback>);
     fn SSL_CTX_set_timeout(ctx: *mut SSL_CTX, seconds: c_long) -> c_long;
     fn SSL_CTX_get_ciphers(ctx: *const SSL_CTX) -> *mut openssl_sys::stack_st_SSL_CIPHER;
@@ -49,6 +57,76 @@ pub(super) const NAMES_GROUPS: bool = cfg!(ossl300);
 pub(super) fn certificate_rejected() -> openssl::x509::X509VerifyResult {
     // SAFETY: X509_V_ERR_CERT_REJECTED is one of OpenSSL's verification codes.
     unsafe { openssl::x509::X509VerifyResult::from_raw(openssl_sys::X509_V_ERR_CERT_REJECTED) }
+}
+
+/// An ASN.1 GeneralizedTime (OCSP's times) seen as the ASN.1 time the time functions take.
+pub(super) fn as_time(time: &openssl::asn1::Asn1GeneralizedTimeRef) -> &openssl::asn1::Asn1TimeRef {
+    // SAFETY: ASN1_GENERALIZEDTIME and ASN1_TIME are the same C type (ASN1_STRING), and
+    // the ASN1_TIME functions read GeneralizedTime; the reference lives as long as `time`.
+    unsafe { openssl::asn1::Asn1TimeRef::from_ptr(time.as_ptr().cast()) }
+}
+
+/// The number of signed certificate timestamps embedded in a certificate (the
+/// Certificate Transparency extension, RFC 6962 3.3): 0 without one.
+pub(super) fn sct_count(cert: &openssl::x509::X509Ref) -> usize {
+    // SAFETY: a valid certificate; the extension and its data belong to it and outlive
+    // the slice, which is only read here.
+    let value = unsafe {
+        let index = X509_get_ext_by_NID(cert.as_ptr(), NID_CT_PRECERT_SCTS, -1);
+        if index < 0 {
+            return 0;
+        }
+        let extension = X509_get_ext(cert.as_ptr(), index);
+        if extension.is_null() {
+            return 0;
+        }
+        let data = X509_EXTENSION_get_data(extension);
+        if data.is_null() {
+            return 0;
+        }
+        let bytes = openssl_sys::ASN1_STRING_get0_data(data.cast());
+        let length = openssl_sys::ASN1_STRING_length(data.cast());
+        if bytes.is_null() || length <= 0 {
+            return 0;
+        }
+        std::slice::from_raw_parts(bytes, length as usize)
+    };
+    count_scts(value)
+}
+
+/// Counts the entries of a DER OCTET STRING holding a TLS SignedCertificateTimestampList:
+/// a 2-byte length, then entries of a 2-byte length each.
+fn count_scts(der: &[u8]) -> usize {
+    let Some((&0x04, rest)) = der.split_first() else {
+        return 0;
+    };
+    let Some((&first, rest)) = rest.split_first() else {
+        return 0;
+    };
+    let content = match first {
+        length @ 0..=0x7f => rest.get(..usize::from(length)),
+        0x81 => rest
+            .split_first()
+            .and_then(|(&n, rest)| rest.get(..usize::from(n))),
+        0x82 => rest
+            .get(..2)
+            .and_then(|n| rest.get(2..2 + usize::from(u16::from_be_bytes([n[0], n[1]])))),
+        _ => None,
+    };
+    let Some(list) = content.and_then(|c| c.get(2..)) else {
+        return 0;
+    };
+    let mut rest = list;
+    let mut count = 0;
+    while let Some(length) = rest.get(..2) {
+        let length = usize::from(u16::from_be_bytes([length[0], length[1]]));
+        let Some(next) = rest.get(2 + length..) else {
+            break;
+        };
+        count += 1;
+        rest = next;
+    }
+    count
 }
 
 /// Installs a message callback on every connection of the context.
@@ -487,5 +565,20 @@ unsafe extern "C" fn ticket_key_hmac(
                 std::ptr::null_mut(),
             ) == 1
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_scts;
+
+    #[test]
+    fn embedded_scts_are_counted() {
+        // OCTET STRING { list length 7: [1 byte] [2 bytes] }
+        let two = [0x04, 9, 0, 7, 0, 1, 0xaa, 0, 2, 0xbb, 0xcc];
+        assert_eq!(count_scts(&two), 2);
+        assert_eq!(count_scts(&[0x04, 2, 0, 0]), 0);
+        assert_eq!(count_scts(&[]), 0);
+        assert_eq!(count_scts(&[0x30, 0]), 0);
     }
 }

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use openssl::ssl::{Ssl, SslConnector, SslSessionCacheMode, SslSessionRef, SslVerifyMode};
+use openssl::ssl::{
+    Ssl, SslConnector, SslSessionCacheMode, SslSessionRef, SslVerifyMode, StatusType,
+};
 use openssl::x509::store::X509StoreBuilder;
 
 use super::observe::Observer;
 use super::protocol::{self, Protocol};
-use super::{cert, danger};
+use super::{cert, danger, revocation};
 use crate::config::{ClientTls, Target, Trust};
 use crate::error::Result;
 
@@ -24,6 +26,20 @@ pub fn connector(config: &ClientTls) -> Result<SslConnector> {
             store.add_cert(ca)?;
         }
         builder.set_cert_store(store.build());
+    }
+    let crl_checks = revocation::add_crls(builder.cert_store_mut(), &config.revocation)?;
+    builder.verify_param_mut().set_flags(crl_checks)?;
+    if config.ocsp {
+        // Called once the server's certificate verified: a staple that verifies and says
+        // "revoked" fails the handshake (the observer keeps what it said, for the report).
+        builder.set_status_callback(|ssl| {
+            let staple = revocation::check_staple(ssl);
+            let revoked = staple.revoked();
+            if let Some(observer) = Observer::of(ssl) {
+                observer.record_ocsp(staple);
+            }
+            Ok(!revoked)
+        })?;
     }
     if let Some(identity) = &config.identity {
         let identity = cert::load_identity(identity, config.allow_insecure_key_permissions)?;
@@ -71,6 +87,9 @@ pub fn client_ssl(
         });
     }
     let mut ssl = configuration.into_ssl(target.server_name())?;
+    if tls.ocsp {
+        ssl.set_status_type(StatusType::OCSP)?;
+    }
     observer.attach(&mut ssl)?;
     offer(&mut ssl, session)?;
     Ok(ssl)

@@ -7,6 +7,7 @@ use openssl::error::ErrorStack;
 use openssl::ssl::{self, ErrorCode};
 use serde::Serialize;
 
+use super::offer::Offer;
 use crate::error::{Error, Phase};
 
 /// Which end of the connection we are: the same failure reads differently on each.
@@ -64,6 +65,7 @@ const NO_APPLICATION_PROTOCOL: i32 = 235;
 const ALERT_HANDSHAKE_FAILURE: i32 = 1040;
 const ALERT_BAD_CERTIFICATE: i32 = 1042;
 const ALERT_UNSUPPORTED_CERTIFICATE: i32 = 1043;
+const ALERT_CERTIFICATE_REVOKED: i32 = 1044;
 const ALERT_CERTIFICATE_EXPIRED: i32 = 1045;
 const ALERT_CERTIFICATE_UNKNOWN: i32 = 1046;
 const ALERT_UNKNOWN_CA: i32 = 1048;
@@ -112,7 +114,7 @@ pub struct Clues {
     pub not_tls: bool,
 }
 
-fn diagnose(stack: &ErrorStack, side: Side, clues: Clues) -> Diagnosis {
+fn diagnose(stack: &ErrorStack, side: Side, clues: Clues, offer: &Offer) -> Diagnosis {
     let peer = side.peer();
     let protocol = |reason: String, hint: Option<&str>| Diagnosis {
         reason,
@@ -183,12 +185,15 @@ fn diagnose(stack: &ErrorStack, side: Side, clues: Clues) -> Diagnosis {
         (UNSUPPORTED_PROTOCOL | VERSION_TOO_LOW | NO_PROTOCOLS_AVAILABLE, _)
         | (ALERT_PROTOCOL_VERSION, _) => protocol(
             format!("no TLS version in common with the {peer}"),
-            Some("tlscat speaks TLS 1.2 and 1.3; the peer offered only other versions"),
+            Some(&format!(
+                "tlscat allows {} here; the {peer} wants others",
+                offer.versions
+            )),
         ),
         (NO_SHARED_CIPHER | NO_CIPHERS_AVAILABLE | NO_SHARED_GROUPS, _)
         | (ALERT_INSUFFICIENT_SECURITY, _) => protocol(
             format!("no cipher suite or key exchange group in common with the {peer}"),
-            Some("tlscat offers the modern AEAD suites with ECDHE (Mozilla intermediate)"),
+            Some(&format!("tlscat offers {} here", offer.suites)),
         ),
         (ALERT_HANDSHAKE_FAILURE, Side::Client) if clues.certificate_requested => certificate(
             "the server asked for a client certificate and aborted the handshake".into(),
@@ -219,6 +224,19 @@ fn diagnose(stack: &ErrorStack, side: Side, clues: Clues) -> Diagnosis {
                 "mutual TLS needs one",
             )
         }
+        (ALERT_CERTIFICATE_REVOKED, _) => certificate(
+            format!("the {peer} rejected our certificate as revoked (certificate_revoked alert)"),
+            match side {
+                Side::Client => {
+                    "our client certificate is on the server's revocation list: get a new one \
+                     from its CA"
+                }
+                Side::Server => {
+                    "the client finds our certificate revoked (its CRL or OCSP answer): serve \
+                     a new one"
+                }
+            },
+        ),
         (
             ALERT_UNKNOWN_CA
             | ALERT_BAD_CERTIFICATE
@@ -259,10 +277,10 @@ fn diagnose(stack: &ErrorStack, side: Side, clues: Clues) -> Diagnosis {
 }
 
 /// Turns a failed handshake into an [`Error`]: a rejected certificate gives
-/// [`Error::Verify`], anything else [`Error::Handshake`].
-pub fn handshake_failure(err: ssl::Error, side: Side, clues: Clues) -> Error {
+/// [`Error::Verify`], anything else [`Error::Handshake`]. `offer` is what we allowed.
+pub fn handshake_failure(err: ssl::Error, side: Side, clues: Clues, offer: &Offer) -> Error {
     let diagnosis = match (err.ssl_error(), err.io_error()) {
-        (Some(stack), _) => diagnose(stack, side, clues),
+        (Some(stack), _) => diagnose(stack, side, clues, offer),
         (None, Some(io)) => Diagnosis {
             reason: format!("connection lost during the handshake: {io}"),
             hint: None,
@@ -349,7 +367,7 @@ pub fn io_failure(err: io::Error, phase: Phase, side: Side) -> Error {
             };
         }
     }
-    let diagnosis = diagnose(stack, side, Clues::default());
+    let diagnosis = diagnose(stack, side, Clues::default(), &Offer::default());
     if diagnosis.certificate {
         return Error::Verify {
             reason: diagnosis.reason,

@@ -14,9 +14,12 @@ mod failure;
 pub mod hello;
 mod negotiated;
 pub mod observe;
+mod offer;
 pub mod probe;
 mod protocol;
+pub mod revocation;
 pub mod session;
+pub mod summary;
 pub mod tickets;
 pub mod trace;
 pub mod verify;
@@ -26,5 +29,7 @@ pub use compat::{has_pending, is_resumable, received_close_notify};
 pub use connector::{client_ssl, connector, lean_client_ssl};
 pub use failure::{Clues, Side, handshake_failure, io_failure, is_plain_http, is_unexpected_eof};
 pub use negotiated::{
-    NOT_REQUESTED, Negotiated, display_group, negotiated, peer_chain, verification,
+    NOT_REQUESTED, Negotiated, chain_problem, display_group, negotiated, peer_chain, verification,
+    verified_chain,
 };
+pub use offer::Offer;

@@ -4,11 +4,12 @@
 use std::borrow::Cow;
 
 use openssl::ssl::{NameType, SslRef};
+use openssl::x509::X509Ref;
 use serde::Serialize;
 
-use super::cert::{self, CertSummary};
 use super::compat;
 use super::failure::Side;
+use super::summary::{self, CertSummary};
 
 /// The protocol a connection negotiated. Every field is `None` (`false`) until a
 /// handshake finished. (Strings are boxed: every idle server connection holds one.)
@@ -48,25 +49,60 @@ pub fn negotiated(ssl: &SslRef, side: Side) -> Negotiated {
     }
 }
 
-/// The peer's chain, leaf first, whether or not it verified.
-pub fn peer_chain(ssl: &SslRef) -> Vec<CertSummary> {
-    if let Some(chain) = ssl.verified_chain().filter(|c| !c.is_empty()) {
-        return chain.iter().map(cert::summary).collect();
-    }
-    let mut chain: Vec<CertSummary> = ssl
-        .peer_certificate()
-        .iter()
-        .map(|c| cert::summary(c))
-        .collect();
-    if let Some(sent) = ssl.peer_cert_chain() {
-        for cert in sent {
-            let summary = cert::summary(cert);
-            if !chain.contains(&summary) {
-                chain.push(summary);
-            }
+/// The certificates the peer sent, in the order it sent them (its own first, if it is
+/// right), whether or not they verified; with `pem`, each with its PEM encoding (what
+/// `s_client -showcerts` prints).
+pub fn peer_chain(ssl: &SslRef, side: Side, pem: bool) -> Vec<CertSummary> {
+    let describe = |cert: &X509Ref| {
+        let mut summary = summary::summary(cert);
+        if pem {
+            summary.pem = cert
+                .to_pem()
+                .ok()
+                .map(|p| String::from_utf8_lossy(&p).into_owned());
         }
+        summary
+    };
+    let mut chain = Vec::new();
+    // A server's OpenSSL keeps the client's own certificate apart from the rest it sent.
+    if side == Side::Server {
+        chain.extend(ssl.peer_certificate().iter().map(|c| describe(c)));
+    }
+    if let Some(sent) = ssl.peer_cert_chain() {
+        chain.extend(sent.iter().map(describe));
     }
     chain
+}
+
+/// The chain verification built, from the peer's certificate to the trust anchor; empty
+/// when nothing verified.
+pub fn verified_chain(ssl: &SslRef) -> Vec<CertSummary> {
+    ssl.verified_chain()
+        .map(|chain| chain.iter().map(summary::summary).collect())
+        .unwrap_or_default()
+}
+
+/// What is wrong with the order of a sent chain, if anything: each certificate must be
+/// followed by its issuer (OpenSSL copes with disorder; other clients may not).
+pub fn chain_problem(sent: &[CertSummary]) -> Option<String> {
+    for (index, pair) in sent.windows(2).enumerate() {
+        let (child, parent) = (&pair[0], &pair[1]);
+        if child.issuer != parent.subject {
+            let issuer_elsewhere = sent.iter().any(|c| c.subject == child.issuer);
+            return Some(if issuer_elsewhere {
+                format!(
+                    "out of order: [{index}] {} is followed by {}, not by its issuer {}",
+                    child.subject, parent.subject, child.issuer
+                )
+            } else {
+                format!(
+                    "[{index}] {} is followed by {}, which did not issue it",
+                    child.subject, parent.subject
+                )
+            });
+        }
+    }
+    None
 }
 
 /// Whether the peer's certificate verified, and OpenSSL's verdict in words (or why
@@ -118,6 +154,31 @@ pub fn display_group(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn summary(subject: &str, issuer: &str) -> CertSummary {
+        CertSummary {
+            subject: subject.into(),
+            issuer: issuer.into(),
+            ..CertSummary::default()
+        }
+    }
+
+    #[test]
+    fn a_chain_out_of_order_is_named() {
+        let leaf = summary("CN=leaf", "CN=inter");
+        let inter = summary("CN=inter", "CN=root");
+        let root = summary("CN=root", "CN=root");
+        assert_eq!(
+            chain_problem(&[leaf.clone(), inter.clone(), root.clone()]),
+            None
+        );
+        assert_eq!(chain_problem(std::slice::from_ref(&leaf)), None);
+        let problem = chain_problem(&[leaf, root, inter]).unwrap();
+        assert!(
+            problem.starts_with("out of order: [0] CN=leaf"),
+            "{problem}"
+        );
+    }
 
     #[test]
     fn group_names_are_shown_the_same_whatever_openssl_calls_them() {

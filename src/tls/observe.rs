@@ -15,9 +15,10 @@ use openssl::ssl::{Ssl, SslContextBuilder, SslRef, SslSession, SslVersion};
 use openssl::x509::{X509Ref, X509StoreContextRef};
 use openssl_sys::SSL;
 
-use super::cert;
 use super::compat;
 use super::failure::{Clues, Side};
+use super::revocation::OcspReport;
+use super::summary;
 use super::trace::{self, Direction, Message, TraceEvent, TraceSink};
 use super::verify::VerifyFailure;
 
@@ -41,6 +42,8 @@ pub struct Observer {
     /// Keep the client's first ClientHello (server side, inspect mode).
     keep_client_hello: bool,
     client_hello: Mutex<Option<Vec<u8>>>,
+    /// What the server's stapled OCSP response said (client, `--status`).
+    ocsp: Mutex<Option<Box<OcspReport>>>,
 }
 
 const FIRST_RECORD_UNSEEN: u8 = 0;
@@ -96,6 +99,7 @@ impl Observer {
             session: Mutex::new(None),
             keep_client_hello: keep,
             client_hello: Mutex::new(None),
+            ocsp: Mutex::new(None),
         })
     }
 
@@ -122,7 +126,7 @@ impl Observer {
                 code: error.as_raw(),
                 reason: error.error_string().to_string(),
                 depth: ctx.error_depth(),
-                certificate: ctx.current_cert().map(cert::summary),
+                certificate: ctx.current_cert().map(summary::summary),
                 refused: None,
             }));
         }
@@ -138,9 +142,23 @@ impl Observer {
             code: openssl_sys::X509_V_ERR_CERT_REJECTED,
             reason: "not allowed".into(),
             depth: 0,
-            certificate: Some(cert::summary(certificate)),
+            certificate: Some(summary::summary(certificate)),
             refused: Some(why),
         }));
+    }
+
+    /// Called from the client's status callback with what the staple said.
+    pub fn record_ocsp(&self, report: OcspReport) {
+        *self.ocsp.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(report));
+    }
+
+    /// What the server's stapled OCSP response said, once the handshake read it.
+    pub fn take_ocsp(&self) -> Option<OcspReport> {
+        self.ocsp
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .map(|report| *report)
     }
 
     /// Called when an allow rule let the client certificate in.

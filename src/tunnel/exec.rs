@@ -113,4 +113,7 @@ impl Socket for Program {
         drop(self.stdin.take());
         let _ = self.child.start_kill();
     }
+
+    /// A dropped program is always killed (`kill_on_drop`).
+    fn abort_on_drop(&mut self, _on: bool) {}
 }

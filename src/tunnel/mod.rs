@@ -7,100 +7,15 @@ pub(crate) mod originate;
 mod pump;
 
 use std::io;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::TcpStream;
 
 pub(crate) use pump::{End, Limits, Outcome, Socket, Which, pump};
 
-use crate::config::{Address, HostPort, Timeouts};
-use crate::error::{Error, Phase, Result};
+pub(crate) use crate::dial::PlainStream;
 use crate::listen::Stream;
-
-/// A connection to a tunnel's plain service: TCP or a Unix socket.
-pub(crate) enum PlainStream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl PlainStream {
-    /// Connects to `address` within `limit`: every address a host name resolves to, in
-    /// turn. The error names the address and the reason.
-    pub(crate) async fn connect(address: &Address, limit: Duration) -> Result<PlainStream> {
-        match address {
-            Address::Tcp(host_port) => {
-                let timeouts = Timeouts {
-                    connect: limit,
-                    ..Timeouts::default()
-                };
-                connect_tcp(host_port, &timeouts)
-                    .await
-                    .map(PlainStream::Tcp)
-            }
-            Address::Unix(path) => {
-                let connected = tokio::time::timeout(limit, UnixStream::connect(path))
-                    .await
-                    .map_err(|_| Error::Timeout {
-                        phase: Phase::Connect,
-                        limit,
-                    })?;
-                connected
-                    .map(PlainStream::Unix)
-                    .map_err(|e| Error::Connect {
-                        target: address.to_string(),
-                        detail: crate::dial::describe_connect_error(&e),
-                    })
-            }
-        }
-    }
-}
-
-async fn connect_tcp(target: &HostPort, timeouts: &Timeouts) -> Result<TcpStream> {
-    crate::dial::connect(target, timeouts).await
-}
-
-impl AsyncRead for PlainStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            PlainStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            PlainStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for PlainStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            PlainStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            PlainStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            PlainStream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            PlainStream::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            PlainStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            PlainStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
 
 impl Socket for PlainStream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -111,11 +26,21 @@ impl Socket for PlainStream {
     }
 
     fn abort(&mut self) {
+        self.abort_on_drop(true);
+    }
+
+    fn abort_on_drop(&mut self, on: bool) {
         // A Unix socket has no reset: its peer sees the close.
         if let PlainStream::Tcp(s) = self {
-            let _ = s.set_zero_linger();
+            reset_on_close(s, on);
         }
     }
+}
+
+/// Makes closing `socket` send a TCP reset (`SO_LINGER` 0), or a FIN again.
+pub(crate) fn reset_on_close(socket: &TcpStream, on: bool) {
+    let linger = on.then_some(Duration::ZERO);
+    let _ = socket2::SockRef::from(socket).set_linger(linger);
 }
 
 impl Socket for TcpStream {
@@ -124,7 +49,11 @@ impl Socket for TcpStream {
     }
 
     fn abort(&mut self) {
-        let _ = self.set_zero_linger();
+        reset_on_close(self, true);
+    }
+
+    fn abort_on_drop(&mut self, on: bool) {
+        reset_on_close(self, on);
     }
 }
 
@@ -135,6 +64,10 @@ impl Socket for Stream {
 
     fn abort(&mut self) {
         Stream::abort(self);
+    }
+
+    fn abort_on_drop(&mut self, on: bool) {
+        self.reset_on_close(on);
     }
 
     fn hold_records(&mut self, on: bool) {

@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{Limits, Which, pump};
 use crate::config::ClientConfig;
-use crate::dial;
+use crate::dial::{self, PlainStream};
 use crate::error::{Error, Result, seconds};
 use crate::listen::{self, Incoming, PeerAddr, Stream};
 use crate::report::{self, Report, TunnelReport, millis};
@@ -180,11 +180,9 @@ async fn connect_and_carry(
 ) -> Result<()> {
     let config = &origin.config;
     let started = Instant::now();
-    let tcp = dial::connect(&config.target.address, &config.timeouts).await?;
+    let tcp = PlainStream::connect(&config.target.address, config.timeouts.connect).await?;
     report.timings_ms.connect = Some(millis(started.elapsed()));
-    if let Ok(addr) = tcp.peer_addr() {
-        report.peer = addr.to_string();
-    }
+    report.peer = tcp.peer(&config.target.address);
     let observer = Observer::new(
         Side::Client,
         report.peer.clone(),
@@ -196,10 +194,17 @@ async fn connect_and_carry(
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     let handshake_started = Instant::now();
-    let mut stream =
-        dial::handshake(&origin.connector, config, tcp, &observer, offer.as_deref()).await?;
-    report.timings_ms.handshake = millis(handshake_started.elapsed());
-    report.record_handshake(stream.ssl(), Side::Client, !config.tls.insecure);
+    let mut stream = dial::handshake(
+        &origin.connector,
+        config,
+        tcp,
+        &observer,
+        offer.as_deref(),
+        None,
+    )
+    .await?;
+    report.timings_ms.handshake = Some(millis(handshake_started.elapsed()));
+    report.record_handshake(stream.ssl(), Side::Client, !config.tls.insecure, false);
     dial::check_pins(&config.tls, stream.ssl())?;
     remember(origin, stream.ssl().session().map(|s| s.to_owned()));
     let limits = Limits {

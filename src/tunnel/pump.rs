@@ -29,6 +29,9 @@ pub(crate) trait Socket: AsyncRead + AsyncWrite + Unpin {
     /// Makes the end of the connection an abort the peer can tell from a clean close (a TCP
     /// reset; a pipe is closed, and its program killed).
     fn abort(&mut self);
+    /// Whether dropping it, from now on, is an abort (a TCP reset): on while a tunnel runs,
+    /// so that a tunnel cut short (a drain's deadline) never looks complete to either peer.
+    fn abort_on_drop(&mut self, on: bool);
     /// Whole TLS records written to it wait for the next flush, to leave together (see
     /// [`crate::listen::Stream::set_bulk`]); off gives the memory back.
     fn hold_records(&mut self, _on: bool) {}
@@ -290,6 +293,8 @@ pub(crate) async fn pump<S: Socket, P: Socket>(
     plain: &mut P,
     limits: Limits,
 ) -> Outcome {
+    tls.get_mut().abort_on_drop(true);
+    plain.abort_on_drop(true);
     let started = Instant::now();
     let mut up = Flow::new(started);
     let mut down = Flow::new(started);
@@ -367,8 +372,12 @@ pub(crate) async fn pump<S: Socket, P: Socket>(
     if aborted.is_some() || idle.is_some() {
         tls.get_mut().abort();
         plain.abort();
-    } else if holding {
-        tls.get_mut().hold_records(false);
+    } else {
+        if holding {
+            tls.get_mut().hold_records(false);
+        }
+        tls.get_mut().abort_on_drop(false);
+        plain.abort_on_drop(false);
     }
     Outcome {
         tls_to_plain: up.bytes,

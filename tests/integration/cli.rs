@@ -67,7 +67,22 @@ fn bad_flags_and_values_exit_2() {
 }
 
 #[test]
-fn missing_certificate_names_the_file_and_says_to_run_gen_certs() {
+fn a_missing_default_certificate_says_to_run_gen_certs() {
+    let empty = tempfile::tempdir().unwrap();
+    let output =
+        run(tlscat()
+            .current_dir(empty.path())
+            .args(["server", "--listen", "127.0.0.1:0"]));
+    assert_exit(&output, 2);
+    let stderr = single_line(&output.stderr);
+    assert!(
+        stderr.contains("certs/server.crt not found: run scripts/gen-certs.sh"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_file_named_by_a_flag_says_to_check_that_flag() {
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("server.crt");
     let output = run(tlscat()
@@ -79,11 +94,79 @@ fn missing_certificate_names_the_file_and_says_to_run_gen_certs() {
     let stderr = single_line(&output.stderr);
     assert!(
         stderr.contains(&format!(
-            "{} not found: run scripts/gen-certs.sh",
+            "{} not found: check the path given to --cert",
             cert.display()
         )),
         "{stderr}"
     );
+    assert!(!stderr.contains("gen-certs"), "it was passed: {stderr}");
+
+    let output = run(tlscat().args(["client", "--cacert", "/nonexistent/ca.crt"]));
+    assert_exit(&output, 2);
+    let stderr = single_line(&output.stderr);
+    assert!(
+        stderr.contains("/nonexistent/ca.crt not found: check the path given to --cacert"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("or pass --cacert"),
+        "it was passed: {stderr}"
+    );
+}
+
+#[test]
+fn an_empty_file_named_by_a_flag_says_which_flag() {
+    let pki = Pki::ecdsa();
+    let empty = pki.path("empty.crt");
+    std::fs::write(&empty, "\n").unwrap();
+    let output = run(tlscat()
+        .args(["server", "--listen", "127.0.0.1:0", "--cert"])
+        .arg(&empty)
+        .arg("--key")
+        .arg(pki.path("server.key")));
+    assert_exit(&output, 2);
+    let stderr = single_line(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{} (--cert) is empty", empty.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_private_key_given_as_cacert_is_named_as_such() {
+    let pki = Pki::ecdsa();
+    let output = run(tlscat()
+        .args(["client", "--cacert"])
+        .arg(pki.path("server.key")));
+    assert_exit(&output, 2);
+    let stderr = single_line(&output.stderr);
+    assert!(
+        stderr.contains("holds a private key, not a certificate: --cacert wants CA certificates"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("swap"), "--key was not involved: {stderr}");
+}
+
+#[test]
+fn a_certificate_file_in_the_wrong_order_is_not_called_a_key_mismatch() {
+    let pki = Pki::ecdsa();
+    let reversed = pki.path("reversed.crt");
+    let ca = std::fs::read_to_string(pki.path("ca.crt")).unwrap();
+    let server = std::fs::read_to_string(pki.path("server.crt")).unwrap();
+    std::fs::write(&reversed, format!("{ca}{server}")).unwrap();
+    let output = run(tlscat()
+        .args(["server", "--listen", "127.0.0.1:0", "--cert"])
+        .arg(&reversed)
+        .arg("--key")
+        .arg(pki.path("server.key")));
+    assert_exit(&output, 2);
+    let stderr = single_line(&output.stderr);
+    assert!(
+        stderr.contains("holds its certificates in the wrong order")
+            && stderr.contains("(CN=localhost) is number 2 of 2: put it first"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("does not match"), "{stderr}");
 }
 
 #[test]
@@ -194,14 +277,6 @@ fn unknown_host_exits_3() {
         stderr.contains("cannot resolve no-such-host.invalid"),
         "{stderr}"
     );
-}
-
-#[test]
-fn missing_cacert_file_exits_2() {
-    let output = run(tlscat().args(["client", "--cacert", "/nonexistent/ca.crt"]));
-    assert_exit(&output, 2);
-    let stderr = single_line(&output.stderr);
-    assert!(stderr.contains("/nonexistent/ca.crt not found"), "{stderr}");
 }
 
 #[test]

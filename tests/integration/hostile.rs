@@ -425,10 +425,9 @@ fn client_certificates_from_an_unknown_ca_or_expired_are_refused() {
         ],
     );
     assert_exit(&unknown, 5);
-    let line = watched
-        .server
-        .proc
-        .wait_stderr("client certificate CN=tlscat client: unable to get local issuer");
+    let line = watched.server.proc.wait_stderr(
+        "unable to get local issuer certificate: the client sent CN=tlscat client, issued by",
+    );
     assert!(line.contains(": 127.0.0.1:"), "{line}");
 
     let (crt, key) = pki.issue_client_cert("expired-client", -3 * 86_400, -86_400);
@@ -436,7 +435,14 @@ fn client_certificates_from_an_unknown_ca_or_expired_are_refused() {
         .server
         .client(&pki, &["--cert", &arg(&crt), "--key", &arg(&key)]);
     assert_exit(&expired, 5);
-    watched.server.proc.wait_stderr("certificate has expired");
+    let line = watched
+        .server
+        .proc
+        .wait_stderr("certificate has expired: CN=tlscat client expired on ");
+    assert!(
+        line.contains("the client needs a new certificate from its CA"),
+        "{line}"
+    );
 
     watched.check(&pki, "certificate has expired");
 }

@@ -40,7 +40,7 @@ fn server_config(pki: &Pki, mode: Mode) -> ServerConfig {
 fn target_and_trust(pki: &Pki, port: u16) -> (Target, ClientTls) {
     (
         Target {
-            address: HostPort::new("127.0.0.1", port),
+            address: Address::Tcp(HostPort::new("127.0.0.1", port)),
             ..Target::default()
         },
         ClientTls {

@@ -99,6 +99,7 @@ fn json_reports_have_the_documented_fields_on_both_sides() {
         "verified",
         "verify_result",
         "peer_chain",
+        "verified_chain",
         "timings_ms",
         "sent",
         "received",

@@ -9,6 +9,7 @@ mod common;
 
 mod bench;
 mod build_script;
+mod chain;
 mod cli;
 mod files;
 mod front_door;
@@ -23,6 +24,7 @@ mod modes;
 mod operations;
 mod packaging;
 mod parsers;
+mod revocation;
 mod security;
 mod seed;
 mod tls_controls;

@@ -225,6 +225,22 @@ print(s.recv(100).decode())
         l == format!("Connected to: unix:{}", socket.display())
     });
 
+    // tlscat's own client over the Unix socket: the name it verifies is localhost.
+    let unix_client = run(tlscat()
+        .args(["client", "--json", "--connect"])
+        .arg(format!("unix:{}", socket.display()))
+        .arg("--cacert")
+        .arg(pki.ca()));
+    assert_exit(&unix_client, 0);
+    let report = &connections(&unix_client.stdout)[0];
+    assert_eq!(report["received"], "Hello from the server!", "{report}");
+    assert_eq!(
+        report["peer"],
+        format!("unix:{}", socket.display()),
+        "{report}"
+    );
+    assert_eq!(report["verified"], true, "{report}");
+
     let in_use = run(tlscat()
         .args(["server", "--listen"])
         .arg(format!("unix:{}", socket.display()))

@@ -387,9 +387,9 @@ fn mutual_tls_requires_a_trusted_client_certificate() {
             || stderr.contains("right after receiving our client certificate"),
         "{stderr}"
     );
-    server
-        .proc
-        .wait_stderr("client certificate CN=tlscat client: unable to get local issuer certificate");
+    server.proc.wait_stderr(
+        "unable to get local issuer certificate: the client sent CN=tlscat client, issued by",
+    );
 }
 
 #[test]
@@ -612,4 +612,42 @@ fn sess_out_writes_a_private_pem_session_and_sess_in_checks_its_input() {
         &["client", "--expect-resumed"],
         "--reconnect N or --sess-in FILE",
     );
+}
+
+#[test]
+fn sni_without_cert_keeps_the_default_certificate_for_other_names() {
+    let pki = Pki::ecdsa();
+    let (other_crt, other_key) =
+        pki.issue_server_cert("other", &["DNS:other.example"], -60, 86_400);
+    // The defaults, certs/server.crt and certs/server.key, in the server's folder.
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::create_dir(folder.path().join("certs")).unwrap();
+    std::fs::copy(
+        pki.path("server.crt"),
+        folder.path().join("certs/server.crt"),
+    )
+    .unwrap();
+    std::fs::copy(
+        pki.path("server.key"),
+        folder.path().join("certs/server.key"),
+    )
+    .unwrap();
+    make_private(&folder.path().join("certs/server.key"));
+    let mut command = tlscat();
+    command
+        .current_dir(folder.path())
+        .args(["server", "--listen", "127.0.0.1:0", "--sni"])
+        .arg(format!(
+            "other.example={},{}",
+            other_crt.display(),
+            other_key.display()
+        ));
+    let server = Server::start_with(&mut command);
+    let served = |name: &str| {
+        let output = server.client(&pki, &["--servername", name, "--json"]);
+        assert_exit(&output, 0);
+        connections(&output.stdout)[0]["peer_chain"][0]["alt_names"].clone()
+    };
+    assert_eq!(served("other.example")[0], "DNS:other.example");
+    assert_eq!(served("localhost")[0], "DNS:localhost");
 }

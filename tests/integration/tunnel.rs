@@ -13,7 +13,7 @@ use crate::common::*;
 
 /// A plain TCP backend in Python on 127.0.0.1, killed on drop (with its process).
 struct PlainBackend {
-    _proc: Proc,
+    proc: Proc,
     port: u16,
 }
 
@@ -36,7 +36,7 @@ impl PlainBackend {
             .wait_stdout("its port", |l| l.parse::<u16>().is_ok())
             .parse()
             .unwrap();
-        PlainBackend { _proc: proc, port }
+        PlainBackend { proc, port }
     }
 
     /// Sends back everything, until the peer's end of file; then closes.
@@ -792,5 +792,58 @@ fn tunnels_in_flight_outlive_a_reload_and_show_in_the_metrics() {
     assert!(
         metrics.contains("tlscat_backend_sent_bytes_total 35"),
         "{metrics}"
+    );
+}
+
+#[test]
+fn a_drain_that_runs_out_cuts_tunnels_as_aborts_on_both_sides() {
+    let pki = Pki::ecdsa();
+    // Says how each connection ended: "eof" for a clean close, "reset" for an abort.
+    let backend = PlainBackend::start(
+        "def handle(c):\n\
+         \x20   try:\n\
+         \x20       while True:\n\
+         \x20           data = c.recv(1 << 16)\n\
+         \x20           if not data:\n\
+         \x20               print('eof', flush=True)\n\
+         \x20               return\n\
+         \x20           c.sendall(data)\n\
+         \x20   except ConnectionResetError:\n\
+         \x20       print('reset', flush=True)\n",
+    );
+    let mut server = forwarder(&pki, &backend.target(), &["--drain-timeout", "1s"]);
+    let mut client = Proc::spawn(
+        "tlscat client --pipe",
+        tlscat()
+            .args(["client", "--pipe", "--quiet", "--connect", &server.target()])
+            .arg("--cacert")
+            .arg(pki.ca()),
+    );
+    writeln!(client.stdin(), "in flight").unwrap();
+    client.wait_stdout("the echo", |l| l == "in flight");
+    server.proc.signal("TERM");
+    assert!(
+        server.proc.wait_exit(WAIT).success(),
+        "{}",
+        server.proc.stderr()
+    );
+    server
+        .proc
+        .wait_stderr("drain timeout passed: cutting 1 connection in flight");
+    backend
+        .proc
+        .wait_stdout("how the backend's connection ended", |l| {
+            l == "reset" || l == "eof"
+        });
+    assert!(
+        backend.proc.stdout().lines().all(|l| l != "eof"),
+        "the backend saw a clean close: {}",
+        backend.proc.stdout()
+    );
+    let status = client.wait_exit(WAIT);
+    assert!(
+        !status.success(),
+        "the client took the cut for a clean end: {}",
+        client.stderr()
     );
 }

@@ -20,7 +20,10 @@ fn client_rejects_server_signed_by_an_unknown_ca_and_says_to_pass_cacert() {
         stderr.contains("unable to get local issuer certificate"),
         "{stderr}"
     );
-    assert!(stderr.contains("pass --cacert"), "{stderr}");
+    assert!(
+        stderr.contains("if it is a root CA, pass it with --cacert FILE"),
+        "{stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(output.stdout.is_empty());
     server
@@ -167,4 +170,77 @@ fn client_exits_4_against_a_tls_1_1_only_server() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("TLS handshake failed"), "{stderr}");
     assert!(stderr.contains("no TLS version in common"), "{stderr}");
+}
+
+#[test]
+fn the_version_hint_names_the_versions_really_configured_on_each_side() {
+    let pki = Pki::ecdsa();
+    let modern = Server::start(&pki, &["--profile", "modern"]);
+    let output = modern.client(&pki, &["--max-tls", "1.2"]);
+    assert_exit(&output, 4);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("tlscat allows only TLS 1.2 (--max-tls 1.2) here; the server wants others"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("1.2 and 1.3"), "{stderr}");
+    modern
+        .proc
+        .wait_stderr("tlscat allows only TLS 1.3 (--profile modern) here; the client wants others");
+
+    let old = modern.client(&pki, &["--min-tls", "1.0", "--max-tls", "1.1"]);
+    assert_exit(&old, 4);
+    assert!(
+        text(&old.stderr).contains("tlscat allows TLS 1.0 to 1.1 (--min-tls 1.0 --max-tls 1.1)"),
+        "{}",
+        text(&old.stderr)
+    );
+}
+
+#[test]
+fn the_cipher_hint_names_the_configured_profile_or_list() {
+    let pki = Pki::ecdsa();
+    // An RSA-only suite against an ECDSA certificate: nothing in common.
+    let rsa_only = ["--tls1.2", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256"];
+    let system = Server::start(&pki, &["--profile", "system"]);
+    assert_exit(&system.client(&pki, &rsa_only), 4);
+    let log = system
+        .proc
+        .wait_stderr("no cipher suite or key exchange group in common");
+    assert!(
+        log.contains(
+            "tlscat offers OpenSSL's default suites (--profile system), OpenSSL's default groups"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("Mozilla"), "{log}");
+
+    let listed = Server::start(&pki, &["--ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384"]);
+    assert_exit(
+        &listed.client(
+            &pki,
+            &["--tls1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"],
+        ),
+        4,
+    );
+    listed.proc.wait_stderr(
+        "tlscat offers the TLS 1.2 suites of --ciphers ECDHE-ECDSA-AES256-GCM-SHA384, groups X25519, P-256, P-384",
+    );
+}
+
+#[test]
+fn a_failed_handshake_reports_the_sni_sent_and_no_handshake_time() {
+    let pki = Pki::ecdsa();
+    let server = Server::start(&pki, &[]);
+    let output = server.client(&Pki::ecdsa(), &["--servername", "localhost", "--json"]);
+    assert_exit(&output, 5);
+    let report = &connections(&output.stdout)[0];
+    assert_eq!(report["sni"], "localhost", "{report}");
+    assert!(report["timings_ms"]["handshake"].is_null(), "{report}");
+    assert!(
+        report["timings_ms"]["connect"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(report["timings_ms"]["first_byte"].is_null(), "{report}");
+    assert!(report["version"].is_null(), "{report}");
 }

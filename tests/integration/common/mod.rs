@@ -24,6 +24,9 @@ use openssl::x509::extension::{
 };
 use openssl::x509::{X509, X509NameBuilder};
 
+mod ca;
+pub use ca::{Level, OpensslCa};
+
 /// Upper bound for anything a test waits for; far above what any step needs.
 pub const WAIT: Duration = Duration::from_secs(30);
 
