@@ -11,9 +11,9 @@ use tokio_openssl::SslStream;
 
 use crate::config::{ClientConfig, Expectations};
 use crate::conn::{self, Read, within};
-use crate::dial::{PlainStream, check_pins, handshake};
+use crate::dial::{self, PlainStream, check_pins, handshake};
 use crate::error::{Error, Phase, Result, seconds};
-use crate::report::{self, Report, millis};
+use crate::report::{self, Report, StarttlsReport, millis};
 use crate::tls::observe::Observer;
 use crate::tls::revocation::OcspReport;
 use crate::tls::{self, Side, display_group, session};
@@ -95,6 +95,15 @@ async fn connect_and_exchange(
         report.peer.clone(),
         report::trace_sink(output.trace),
     );
+    let mut tcp = tcp;
+    if let Some(starttls) = &config.starttls {
+        let started = Instant::now();
+        dial::starttls(config, &mut tcp, &observer).await?;
+        report.extra().starttls = Some(StarttlsReport {
+            protocol: starttls.protocol.name(),
+            ms: millis(started.elapsed()),
+        });
+    }
     report.negotiated.sni = config.target.sni().map(Box::from);
     let handshake_started = Instant::now();
     let mut stream = handshake(connector, config, tcp, &observer, offer, Some(report)).await?;

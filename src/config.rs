@@ -540,6 +540,57 @@ impl Target {
     }
 }
 
+/// The protocols `--starttls` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StarttlsProtocol {
+    Smtp,
+    Lmtp,
+    Imap,
+    Pop3,
+    Ftp,
+    /// XMPP client-to-server.
+    Xmpp,
+    /// XMPP server-to-server.
+    XmppServer,
+    Ldap,
+    Postgres,
+    Mysql,
+    Nntp,
+    /// ManageSieve.
+    Sieve,
+    Irc,
+}
+
+impl StarttlsProtocol {
+    /// The name `--starttls` takes (and s_client's).
+    pub fn name(self) -> &'static str {
+        match self {
+            StarttlsProtocol::Smtp => "smtp",
+            StarttlsProtocol::Lmtp => "lmtp",
+            StarttlsProtocol::Imap => "imap",
+            StarttlsProtocol::Pop3 => "pop3",
+            StarttlsProtocol::Ftp => "ftp",
+            StarttlsProtocol::Xmpp => "xmpp",
+            StarttlsProtocol::XmppServer => "xmpp-server",
+            StarttlsProtocol::Ldap => "ldap",
+            StarttlsProtocol::Postgres => "postgres",
+            StarttlsProtocol::Mysql => "mysql",
+            StarttlsProtocol::Nntp => "nntp",
+            StarttlsProtocol::Sieve => "sieve",
+            StarttlsProtocol::Irc => "irc",
+        }
+    }
+}
+
+/// `--starttls`: the plaintext protocol spoken before the handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Starttls {
+    pub protocol: StarttlsProtocol,
+    /// The name the protocol announces (`--starttls-host`): SMTP's EHLO [default: this
+    /// machine's name], XMPP's `to` [default: the server name].
+    pub host: Option<String>,
+}
+
 /// Settings of `tlscat client`.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -552,6 +603,8 @@ pub struct ClientConfig {
     pub tunnel: TunnelSettings,
     /// Connections carried at once (with `listen`).
     pub max_conns: usize,
+    /// A plaintext protocol to speak before the handshake (`--starttls`).
+    pub starttls: Option<Starttls>,
     /// What the client sends.
     pub message: Vec<u8>,
     /// Largest response kept, in bytes; reading stops there.
@@ -582,6 +635,7 @@ impl Default for ClientConfig {
             listen: Vec::new(),
             tunnel: TunnelSettings::default(),
             max_conns: 1024,
+            starttls: None,
             message: DEFAULT_MESSAGE.as_bytes().to_vec(),
             max_response: 1024 * 1024,
             quiet_period: DEFAULT_QUIET_PERIOD,

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_openssl::SslStream;
 
-use crate::config::{Address, ClientConfig, ClientTls, HostPort, Timeouts};
+use crate::config::{Address, ClientConfig, ClientTls, HostPort, StarttlsProtocol, Timeouts};
 use crate::conn::within;
 use crate::error::{Error, Phase, Result, seconds};
 use crate::report::Report;
@@ -176,6 +176,40 @@ pub(crate) fn describe_connect_error(e: &io::Error) -> String {
         io::ErrorKind::ConnectionReset => "connection reset".to_string(),
         _ => e.to_string(),
     }
+}
+
+/// With `--starttls`: the plaintext exchange that comes before the handshake. The name it
+/// announces: `--starttls-host`, else this machine's (SMTP, LMTP) or the server's (XMPP).
+pub(crate) async fn starttls(
+    config: &ClientConfig,
+    plain: &mut PlainStream,
+    observer: &Observer,
+) -> Result<()> {
+    let Some(starttls) = &config.starttls else {
+        return Ok(());
+    };
+    let host = match (&starttls.host, starttls.protocol) {
+        (Some(host), _) => host.clone(),
+        (None, StarttlsProtocol::Smtp | StarttlsProtocol::Lmtp) => local_hostname(),
+        (None, _) => config.target.server_name().to_string(),
+    };
+    crate::starttls::negotiate(
+        plain,
+        starttls.protocol,
+        &host,
+        observer,
+        config.timeouts.handshake,
+    )
+    .await
+}
+
+/// This machine's name, for SMTP's EHLO.
+fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Runs the TLS handshake with verification as configured, offering `offer` for

@@ -13,6 +13,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Phase {
     /// TCP connect (client).
     Connect,
+    /// The plaintext exchange before a STARTTLS handshake (client).
+    Starttls,
     /// The TLS handshake.
     Handshake,
     /// Waiting for the peer's data.
@@ -30,7 +32,7 @@ impl Phase {
     pub fn timeout_flag(self) -> &'static str {
         match self {
             Phase::Connect => "--connect-timeout",
-            Phase::Handshake => "--handshake-timeout",
+            Phase::Starttls | Phase::Handshake => "--handshake-timeout",
             Phase::Read => "--read-timeout",
             Phase::Write => "--write-timeout",
             Phase::Close => "--close-timeout",
@@ -43,6 +45,7 @@ impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Phase::Connect => "TCP connect",
+            Phase::Starttls => "STARTTLS",
             Phase::Handshake => "TLS handshake",
             Phase::Read => "read",
             Phase::Write => "write",
@@ -94,6 +97,14 @@ pub enum Error {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
+    /// The plaintext start of a STARTTLS protocol failed: the server refused or does not
+    /// offer TLS, or answered what the protocol does not allow.
+    #[error("STARTTLS failed: {reason}{}", hint_suffix(hint))]
+    Starttls {
+        reason: String,
+        hint: Option<String>,
+    },
+
     /// A certificate was rejected: ours by the peer, or the peer's by us.
     #[error("certificate rejected: {reason}{}", hint_suffix(hint))]
     Verify {
@@ -128,7 +139,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Bind { .. } => 2,
             Error::Resolve { .. } | Error::Connect { .. } => 3,
-            Error::Handshake { .. } | Error::Tls { .. } => 4,
+            Error::Handshake { .. } | Error::Tls { .. } | Error::Starttls { .. } => 4,
             Error::Verify { .. } => 5,
             Error::Timeout { .. } => 6,
             Error::Expectation { .. } => 7,
@@ -142,6 +153,7 @@ impl Error {
             Error::Config(_) | Error::Bind { .. } => "config",
             Error::Resolve { .. } | Error::Connect { .. } => "connect",
             Error::Handshake { .. } => "handshake_failed",
+            Error::Starttls { .. } => "starttls_failed",
             Error::Tls { .. } => "tls_error",
             Error::Verify { .. } => "certificate_rejected",
             Error::Timeout { .. } => "timeout",

@@ -46,6 +46,7 @@ pub mod proxy;
 pub mod report;
 pub mod server;
 pub mod shutdown;
+pub mod starttls;
 pub(crate) mod systemd;
 pub mod tls;
 pub(crate) mod tunnel;

@@ -147,6 +147,9 @@ pub struct Extra {
     /// What the server's stapled OCSP response said (client, `--status`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ocsp: Option<OcspReport>,
+    /// The plaintext protocol spoken before the handshake (client, `--starttls`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<StarttlsReport>,
     /// What the client offered (server, inspect mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_hello: Option<ClientHello>,
@@ -163,6 +166,15 @@ impl Report {
     pub fn extra(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
     }
+}
+
+/// The plaintext start of a STARTTLS connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct StarttlsReport {
+    /// `smtp`, `imap`, … (as `--starttls` names it).
+    pub protocol: &'static str,
+    /// How long the plaintext exchange took, in milliseconds.
+    pub ms: f64,
 }
 
 /// A tunnel's plain side: who it is, how it went.
@@ -383,6 +395,13 @@ impl Report {
                 out,
                 "  anchor     {} (the trust anchor verification reached)",
                 anchor.subject
+            );
+        }
+        if let Some(starttls) = self.extra.as_ref().and_then(|e| e.starttls.as_ref()) {
+            let _ = writeln!(
+                out,
+                "  starttls   {} ({:.3} ms in plaintext before the handshake)",
+                starttls.protocol, starttls.ms
             );
         }
         if let Some(ocsp) = self.extra.as_ref().and_then(|e| e.ocsp.as_ref()) {

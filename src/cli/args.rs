@@ -118,6 +118,23 @@ pub enum CrlCheckArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StarttlsArg {
+    Smtp,
+    Lmtp,
+    Imap,
+    Pop3,
+    Ftp,
+    Xmpp,
+    XmppServer,
+    Ldap,
+    Postgres,
+    Mysql,
+    Nntp,
+    Sieve,
+    Irc,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OcspArg {
     /// A verified, current response saying "good".
     Good,
@@ -398,6 +415,19 @@ pub struct ClientArgs {
     /// Message to send.
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE)]
     pub message: String,
+    /// Speak this protocol in plaintext until the server agrees to start TLS, then
+    /// handshake (as s_client -starttls); the plaintext goes to --trace.
+    #[arg(long, value_enum, value_name = "PROTOCOL", help_heading = "STARTTLS")]
+    pub starttls: Option<StarttlsArg>,
+    /// The name STARTTLS announces: SMTP/LMTP's EHLO [default: this machine's name],
+    /// XMPP's `to` domain [default: the server name].
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "starttls",
+        help_heading = "STARTTLS"
+    )]
+    pub starttls_host: Option<String>,
     /// Ask the server for its stapled OCSP response (status_request) and show it: good,
     /// revoked or unknown, this and next update. A verified "revoked" fails (exit 5).
     #[arg(long)]

@@ -219,6 +219,13 @@ impl Observer {
         }
     }
 
+    /// Records a line of the plaintext exchange before a STARTTLS handshake for the trace.
+    pub fn plaintext(&self, direction: Direction, bytes: usize, words: impl FnOnce() -> String) {
+        if self.trace.is_some() {
+            self.emit(direction, bytes, trace::plaintext(words()));
+        }
+    }
+
     /// The first ClientHello received, as sent (inspect mode only).
     pub fn client_hello(&self) -> Option<Vec<u8>> {
         self.client_hello

@@ -39,7 +39,8 @@ impl Direction {
 /// One TLS message, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    /// Record type: `handshake`, `alert`, `change_cipher_spec`, `application_data`.
+    /// Record type: `handshake`, `alert`, `change_cipher_spec`, `application_data`, or
+    /// `plaintext` (STARTTLS).
     pub record: &'static str,
     /// `ClientHello`, `Finished`, `alert close_notify`, …
     pub name: String,
@@ -102,6 +103,15 @@ pub fn describe(
             },
         }),
         _ => None,
+    }
+}
+
+/// A line (or message) of the plaintext exchange before a STARTTLS handshake.
+pub fn plaintext(words: String) -> Message {
+    Message {
+        record: "plaintext",
+        name: words,
+        step: "STARTTLS: plaintext, before the TLS handshake",
     }
 }
 

@@ -180,7 +180,7 @@ async fn connect_and_carry(
 ) -> Result<()> {
     let config = &origin.config;
     let started = Instant::now();
-    let tcp = PlainStream::connect(&config.target.address, config.timeouts.connect).await?;
+    let mut tcp = PlainStream::connect(&config.target.address, config.timeouts.connect).await?;
     report.timings_ms.connect = Some(millis(started.elapsed()));
     report.peer = tcp.peer(&config.target.address);
     let observer = Observer::new(
@@ -188,6 +188,9 @@ async fn connect_and_carry(
         report.peer.clone(),
         report::trace_sink(config.output.trace),
     );
+    // With --starttls, each tunnel's connection starts in plaintext, as stunnel's
+    // `protocol = smtp` does.
+    dial::starttls(config, &mut tcp, &observer).await?;
     let offer = origin
         .session
         .lock()

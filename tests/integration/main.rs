@@ -27,6 +27,7 @@ mod parsers;
 mod revocation;
 mod security;
 mod seed;
+mod starttls;
 mod tls_controls;
 mod tunnel;
 mod verify;

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -633,91 +633,6 @@ fn the_originating_end_refuses_an_untrusted_server_and_aborts_the_local_client()
     tunnel.wait_stderr("certificate rejected");
 }
 
-/// A throw-away PostgreSQL cluster on a Unix socket, as the `postgres` user when the
-/// test runs as root; killed on drop.
-struct Postgres {
-    proc: Proc,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Postgres {
-    fn start() -> Postgres {
-        require("psql", "postgresql-client");
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .and_then(|versions| {
-                versions
-                    .flatten()
-                    .map(|v| v.path().join("bin"))
-                    .find(|bin| bin.join("initdb").is_file())
-            })
-            .unwrap_or_else(|| {
-                panic!("PostgreSQL's server is not installed: install the Debian package `postgresql` (.ci/run does)")
-            });
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let root = unsafe_euid() == 0;
-        let as_postgres = |command: &mut Command| {
-            if root {
-                use std::os::unix::process::CommandExt;
-                let (uid, gid) = postgres_ids();
-                command.uid(uid).gid(gid);
-            }
-        };
-        if root {
-            let (uid, gid) = postgres_ids();
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-        }
-        let mut initdb = Command::new(bin.join("initdb"));
-        initdb
-            .arg("-D")
-            .arg(&data)
-            .args(["--auth=trust", "-U", "postgres", "--no-sync"])
-            .current_dir(dir.path());
-        as_postgres(&mut initdb);
-        let made = run(&mut initdb);
-        assert_exit(&made, 0);
-        let mut postgres = Command::new(bin.join("postgres"));
-        postgres
-            .arg("-D")
-            .arg(&data)
-            .arg("-k")
-            .arg(dir.path())
-            .args(["-c", "listen_addresses=", "-p", "5432", "-c", "fsync=off"])
-            .current_dir(dir.path());
-        as_postgres(&mut postgres);
-        let proc = Proc::spawn("postgres", &mut postgres);
-        let socket = dir.path().join(".s.PGSQL.5432");
-        let ready = (0..400).any(|_| {
-            std::thread::sleep(Duration::from_millis(25));
-            socket.exists()
-        });
-        assert!(ready, "postgres did not start:\n{}", proc.stderr());
-        Postgres {
-            proc,
-            socket,
-            _dir: dir,
-        }
-    }
-}
-
-fn unsafe_euid() -> u32 {
-    text(&run(Command::new("id").arg("-u")).stdout)
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn postgres_ids() -> (u32, u32) {
-    let id = |flag: &str| -> u32 {
-        let output = run(Command::new("id").args([flag, "postgres"]));
-        assert_exit(&output, 0);
-        text(&output.stdout).trim().parse().unwrap()
-    };
-    (id("-u"), id("-g"))
-}
-
 /// psql's major version.
 fn psql_major() -> u32 {
     let output = run(Command::new("psql").arg("--version"));
@@ -730,7 +645,7 @@ fn psql_major() -> u32 {
 #[test]
 fn psql_reaches_postgresql_through_both_ends_of_a_tunnel() {
     let pki = Pki::ecdsa();
-    let postgres = Postgres::start();
+    let postgres = Postgres::start(None);
     let backend = format!("unix:{}", postgres.socket.display());
     let server = forwarder(&pki, &backend, &["--alpn", "postgresql", "--json"]);
     let (tunnel, port) = originator(&pki, &server.target(), &["--alpn", "postgresql", "--json"]);

@@ -25,7 +25,9 @@ use openssl::x509::extension::{
 use openssl::x509::{X509, X509NameBuilder};
 
 mod ca;
+mod services;
 pub use ca::{Level, OpensslCa};
+pub use services::{Dovecot, Postfix, Postgres, Slapd};
 
 /// Upper bound for anything a test waits for; far above what any step needs.
 pub const WAIT: Duration = Duration::from_secs(30);
