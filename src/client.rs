@@ -5,7 +5,7 @@ use std::io;
 use std::time::Instant;
 
 use log::{debug, warn};
-use openssl::ssl::{SslConnector, SslSession, SslSessionRef};
+use openssl::ssl::{SslConnector, SslSession, SslSessionRef, SslVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_openssl::SslStream;
 
@@ -13,10 +13,10 @@ use crate::config::{ClientConfig, Expectations};
 use crate::conn::{self, Read, within};
 use crate::dial::{self, PlainStream, check_pins, handshake};
 use crate::error::{Error, Phase, Result, seconds};
-use crate::report::{self, Report, StarttlsReport, millis};
+use crate::report::{self, EarlyDataReport, Report, StarttlsReport, millis};
 use crate::tls::observe::Observer;
 use crate::tls::revocation::OcspReport;
-use crate::tls::{self, Side, display_group, session};
+use crate::tls::{self, Side, display_group, events, session};
 
 /// The seed's client: one connection (plus `reconnect` more, each offering the newest
 /// session), one message each, the response printed as `Response from server: …` on
@@ -37,8 +37,18 @@ pub async fn run(config: &ClientConfig) -> Result<()> {
         .as_deref()
         .map(session::load)
         .transpose()?;
+    let early_data = config
+        .early_data
+        .as_deref()
+        .map(|path| {
+            std::fs::read(path).map_err(|e| {
+                Error::Config(format!("cannot read --early-data {}: {e}", path.display()))
+            })
+        })
+        .transpose()?;
     for attempt in 0..=config.reconnect {
-        let (report, outcome) = connection(&connector, config, offer.as_deref()).await;
+        let (report, outcome) =
+            connection(&connector, config, offer.as_deref(), early_data.as_deref()).await;
         report.emit(config.output.json, config.output.quiet);
         let newest = outcome?;
         let should_resume = attempt > 0 || config.session_in.is_some();
@@ -70,9 +80,10 @@ async fn connection(
     connector: &SslConnector,
     config: &ClientConfig,
     offer: Option<&SslSessionRef>,
+    early_data: Option<&[u8]>,
 ) -> (Report, Result<Option<SslSession>>) {
     let mut report = Report::new(Side::Client, config.target.address.to_string());
-    let result = connect_and_exchange(connector, config, offer, &mut report).await;
+    let result = connect_and_exchange(connector, config, offer, early_data, &mut report).await;
     if let Err(e) = &result {
         report.error = Some(e.to_string());
     }
@@ -83,6 +94,7 @@ async fn connect_and_exchange(
     connector: &SslConnector,
     config: &ClientConfig,
     offer: Option<&SslSessionRef>,
+    early_data: Option<&[u8]>,
     report: &mut Report,
 ) -> Result<Option<SslSession>> {
     let output = config.output;
@@ -105,8 +117,21 @@ async fn connect_and_exchange(
         });
     }
     report.negotiated.sni = config.target.sni().map(Box::from);
+    let early_data = early_data
+        .map(|data| sendable_early_data(data, offer, config, report))
+        .transpose()?
+        .flatten();
     let handshake_started = Instant::now();
-    let mut stream = handshake(connector, config, tcp, &observer, offer, Some(report)).await?;
+    let mut stream = handshake(
+        connector,
+        config,
+        tcp,
+        &observer,
+        offer,
+        early_data,
+        Some(report),
+    )
+    .await?;
     report.timings_ms.handshake = Some(millis(handshake_started.elapsed()));
     report.record_handshake(
         stream.ssl(),
@@ -114,6 +139,43 @@ async fn connect_and_exchange(
         !config.tls.insecure,
         output.show_certs,
     );
+    if let Some(data) = early_data {
+        let status = events::early_data_status(stream.ssl());
+        if status == "rejected" {
+            warn!("the server rejected the early data: it was not delivered");
+        }
+        report.extra().early_data = Some(EarlyDataReport {
+            status: status.to_string(),
+            bytes: data.len(),
+            data: None,
+        });
+    }
+    if config.key_update.is_some() && stream.ssl().version2() != Some(SslVersion::TLS1_3) {
+        return Err(Error::Handshake {
+            reason: format!(
+                "--key-update: {} was negotiated, which has no KeyUpdate",
+                stream.ssl().version_str()
+            ),
+            hint: Some("drop --tls1.2 and --max-tls; TLS 1.2 has --renegotiate".into()),
+            source: None,
+        });
+    }
+    if config.tls.renegotiation {
+        if stream.ssl().version2() != Some(SslVersion::TLS1_2) {
+            return Err(Error::Handshake {
+                reason: format!(
+                    "--renegotiate: {} was negotiated, which has no renegotiation",
+                    stream.ssl().version_str()
+                ),
+                hint: Some(
+                    "add --tls1.2; TLS 1.3 has --key-update and --post-handshake-auth".into(),
+                ),
+                source: None,
+            });
+        }
+        events::renegotiate(&mut stream, Side::Client, config.timeouts.handshake).await?;
+        report.extra().renegotiated = true;
+    }
     if config.tls.ocsp {
         report.extra().ocsp = Some(observer.take_ocsp().unwrap_or_else(OcspReport::none));
     }
@@ -124,6 +186,47 @@ async fn connect_and_exchange(
         exchange(&mut stream, config, report).await?;
     }
     Ok(observer.take_session())
+}
+
+/// The early data to send on this connection, or `None` with the reason in the report:
+/// it needs a session whose server allows early data, and no more of it than allowed.
+fn sendable_early_data<'a>(
+    data: &'a [u8],
+    offer: Option<&SslSessionRef>,
+    config: &ClientConfig,
+    report: &mut Report,
+) -> Result<Option<&'a [u8]>> {
+    let not_sent = |report: &mut Report, why: &str| {
+        report.extra().early_data = Some(EarlyDataReport {
+            status: format!("not sent: {why}"),
+            bytes: 0,
+            data: None,
+        });
+        Ok(None)
+    };
+    let Some(session) = offer else {
+        return not_sent(report, "no session to resume yet");
+    };
+    let allowed = session.max_early_data() as usize;
+    if allowed == 0 {
+        return not_sent(
+            report,
+            "the session allows none (the server did not enable early data: tlscat server \
+             --max-early-data N, s_server -early_data)",
+        );
+    }
+    if data.len() > allowed {
+        return Err(Error::Config(format!(
+            "--early-data {} holds {} bytes; the server allows {allowed} bytes of early data",
+            config
+                .early_data
+                .as_deref()
+                .unwrap_or_else(|| "-".as_ref())
+                .display(),
+            data.len()
+        )));
+    }
+    Ok(Some(data))
 }
 
 /// `--pipe`: stdin goes to the server and the server's data to stdout, as raw bytes and
@@ -330,10 +433,44 @@ async fn exchange(
             "quiet period"
         }
     });
+    if let Some(requested) = config.key_update {
+        key_update(stream, requested, &end, config, report).await?;
+    }
     if !matches!(end, End::Truncated) {
         if let Err(e) = conn::close(stream, timeouts.close, Side::Client).await {
             // The response is complete; a server that hangs up first costs nothing.
             debug!("closing: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// `--key-update`: after the exchange, while the server still listens, a KeyUpdate (TLS
+/// 1.3); when one is requested back, a read for the quiet period lets it arrive (any data
+/// with it is counted, not printed).
+async fn key_update(
+    stream: &mut SslStream<PlainStream>,
+    requested: bool,
+    end: &End,
+    config: &ClientConfig,
+    report: &mut Report,
+) -> Result<()> {
+    if matches!(end, End::Closed | End::Truncated) {
+        warn!("--key-update: the server had closed the connection: no KeyUpdate sent");
+        return Ok(());
+    }
+    events::key_update(stream, requested, Side::Client, config.timeouts.handshake).await?;
+    report.extra().key_update = Some(if requested {
+        "update_requested"
+    } else {
+        "update_not_requested"
+    });
+    if requested {
+        let mut buf = vec![0; 16 * 1024];
+        if let Ok(Read::Data(n)) =
+            conn::read(stream, &mut buf, config.quiet_period, Side::Client).await
+        {
+            report.bytes_received += n as u64;
         }
     }
     Ok(())

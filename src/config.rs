@@ -363,6 +363,12 @@ pub struct ServerTls {
     pub ticket_key_file: Option<PathBuf>,
     /// A DER OCSP response about the default certificate, stapled for clients that ask.
     pub ocsp_response: Option<PathBuf>,
+    /// Accept this many bytes of 0-RTT early data on resumed TLS 1.3 connections (0: none).
+    pub max_early_data: u32,
+    /// Renegotiate TLS 1.2 connections after the exchange, and let clients renegotiate.
+    pub renegotiation: bool,
+    /// Ask for the client certificate after the handshake (TLS 1.3), not during it.
+    pub post_handshake_auth: bool,
 }
 
 impl Default for ServerTls {
@@ -385,6 +391,9 @@ impl Default for ServerTls {
             sessions: SessionSettings::default(),
             ticket_key_file: None,
             ocsp_response: None,
+            max_early_data: 0,
+            renegotiation: false,
+            post_handshake_auth: false,
         }
     }
 }
@@ -483,6 +492,11 @@ pub struct ClientTls {
     pub revocation: Revocation,
     /// Ask for the server's stapled OCSP response (`--status`) and check it.
     pub ocsp: bool,
+    /// Offer post-handshake authentication (TLS 1.3): the server may ask for the client
+    /// certificate after the handshake.
+    pub post_handshake_auth: bool,
+    /// Renegotiate after the handshake (TLS 1.2), and let the server renegotiate.
+    pub renegotiation: bool,
 }
 
 impl Default for ClientTls {
@@ -496,6 +510,8 @@ impl Default for ClientTls {
             pins: Vec::new(),
             revocation: Revocation::default(),
             ocsp: false,
+            post_handshake_auth: false,
+            renegotiation: false,
         }
     }
 }
@@ -619,6 +635,10 @@ pub struct ClientConfig {
     pub session_out: Option<PathBuf>,
     /// Stream stdin to the server and the server's data to stdout, raw, both at once.
     pub pipe: bool,
+    /// Send this file's content as 0-RTT early data on a resumed TLS 1.3 connection.
+    pub early_data: Option<PathBuf>,
+    /// After the exchange, send a TLS 1.3 KeyUpdate; `Some(true)`: ask for one back.
+    pub key_update: Option<bool>,
     /// Assertions checked on every connection.
     pub expect: Expectations,
     /// Per-phase timeouts.
@@ -643,6 +663,8 @@ impl Default for ClientConfig {
             session_in: None,
             session_out: None,
             pipe: false,
+            early_data: None,
+            key_update: None,
             expect: Expectations::default(),
             timeouts: Timeouts::default(),
             output: OutputSettings::default(),

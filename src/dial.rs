@@ -213,7 +213,7 @@ fn local_hostname() -> String {
 }
 
 /// Runs the TLS handshake with verification as configured, offering `offer` for
-/// resumption. A rejected certificate is explained with the failing certificate and the
+/// resumption (with `early_data` sent as 0-RTT data on it). A rejected certificate is explained with the failing certificate and the
 /// fix, and the chain the server sent goes into `report` (if given) all the same.
 pub(crate) async fn handshake(
     connector: &SslConnector,
@@ -221,10 +221,32 @@ pub(crate) async fn handshake(
     tcp: PlainStream,
     observer: &Arc<Observer>,
     offer: Option<&SslSessionRef>,
+    early_data: Option<&[u8]>,
     report: Option<&mut Report>,
 ) -> Result<SslStream<PlainStream>> {
     let ssl = tls::client_ssl(connector, &config.tls, &config.target, observer, offer)?;
     let mut stream = SslStream::new(ssl, tcp)?;
+    if let Some(mut data) = early_data {
+        // 0-RTT: written before the handshake completes; whether the server took it is
+        // known after.
+        while !data.is_empty() {
+            let written = within(
+                Phase::Handshake,
+                config.timeouts.handshake,
+                Pin::new(&mut stream).write_early_data(data),
+            )
+            .await?
+            .map_err(|e| {
+                tls::handshake_failure(
+                    e,
+                    Side::Client,
+                    observer.clues(),
+                    &tls::Offer::of(&config.tls.protocol),
+                )
+            })?;
+            data = &data[written..];
+        }
+    }
     let result = within(
         Phase::Handshake,
         config.timeouts.handshake,

@@ -49,6 +49,11 @@ pub fn received(message: &[u8]) -> io::Result<()> {
     line(format_args!("Received: {}", printable(message)))
 }
 
+/// `Early data: DATA` (0-RTT data a client sent).
+pub fn early_data(data: &[u8]) -> io::Result<()> {
+    line(format_args!("Early data: {}", printable(data)))
+}
+
 /// `Response from server: REPLY`.
 pub fn response(reply: &[u8]) -> io::Result<()> {
     line(format_args!("Response from server: {}", printable(reply)))
@@ -150,6 +155,19 @@ pub struct Extra {
     /// The plaintext protocol spoken before the handshake (client, `--starttls`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub starttls: Option<StarttlsReport>,
+    /// 0-RTT early data: what the client sent, or the server received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_data: Option<EarlyDataReport>,
+    /// The KeyUpdate the client sent after the exchange: `update_not_requested`,
+    /// `update_requested`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_update: Option<&'static str>,
+    /// The connection was renegotiated (TLS 1.2).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub renegotiated: bool,
+    /// The server asked for the client certificate after the handshake (TLS 1.3).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub post_handshake_auth: bool,
     /// What the client offered (server, inspect mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_hello: Option<ClientHello>,
@@ -166,6 +184,18 @@ impl Report {
     pub fn extra(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
     }
+}
+
+/// 0-RTT early data on a resumed TLS 1.3 connection.
+#[derive(Debug, Clone, Serialize)]
+pub struct EarlyDataReport {
+    /// `accepted`, `rejected` (the server ignored it: resend), or `not sent` (and why).
+    pub status: String,
+    /// Bytes sent (client) or received (server).
+    pub bytes: usize,
+    /// What the server received, as text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 /// The plaintext start of a STARTTLS connection.
@@ -403,6 +433,27 @@ impl Report {
                 "  starttls   {} ({:.3} ms in plaintext before the handshake)",
                 starttls.protocol, starttls.ms
             );
+        }
+        if let Some(extra) = &self.extra {
+            let mut events = Vec::new();
+            if let Some(early) = &extra.early_data {
+                events.push(format!(
+                    "early data {} ({} bytes)",
+                    early.status, early.bytes
+                ));
+            }
+            if extra.renegotiated {
+                events.push("renegotiated".to_string());
+            }
+            if extra.post_handshake_auth {
+                events.push("client certificate asked for after the handshake".to_string());
+            }
+            if let Some(kind) = extra.key_update {
+                events.push(format!("KeyUpdate sent ({kind})"));
+            }
+            if !events.is_empty() {
+                let _ = writeln!(out, "  events     {}", events.join("; "));
+            }
         }
         if let Some(ocsp) = self.extra.as_ref().and_then(|e| e.ocsp.as_ref()) {
             let _ = writeln!(out, "  ocsp       {}", ocsp.describe());

@@ -135,6 +135,14 @@ pub enum StarttlsArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KeyUpdateArg {
+    /// A KeyUpdate of our own.
+    NotRequested,
+    /// Also ask the server to update its keys.
+    Requested,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OcspArg {
     /// A verified, current response saying "good".
     Good,
@@ -299,6 +307,19 @@ pub struct ServerArgs {
         help_heading = "Mutual TLS"
     )]
     pub crl_check: CrlCheckArg,
+    /// Accept up to N bytes of 0-RTT early data (at most 16384) on resumed TLS 1.3
+    /// connections, shown and reported apart from the message. Early data can be replayed
+    /// by an attacker: off by default, for idempotent requests only.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16384), help_heading = "Scripted TLS events")]
+    pub max_early_data: Option<u32>,
+    /// TLS 1.2: renegotiate each connection after the exchange (HelloRequest), and let
+    /// clients renegotiate (refused by default).
+    #[arg(long, help_heading = "Scripted TLS events")]
+    pub renegotiate: bool,
+    /// TLS 1.3: ask for the client certificate after the handshake instead of during it
+    /// (the client must offer it: s_client -enable_pha, tlscat --post-handshake-auth).
+    #[arg(long, requires = "client_ca", help_heading = "Scripted TLS events")]
+    pub post_handshake_auth: bool,
     /// Staple this OCSP response (DER, from openssl ocsp -respout or the CA's responder)
     /// for clients that ask (status_request); about the default --cert. Reread on reload.
     #[arg(long, value_name = "FILE")]
@@ -415,6 +436,24 @@ pub struct ClientArgs {
     /// Message to send.
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE)]
     pub message: String,
+    /// Send FILE's content as 0-RTT early data on a resumed TLS 1.3 connection (with
+    /// --sess-in or --reconnect), before the message; the report says whether the server
+    /// accepted it.
+    #[arg(long, value_name = "FILE", help_heading = "Scripted TLS events")]
+    pub early_data: Option<PathBuf>,
+    /// TLS 1.3: after the exchange, send a KeyUpdate; =requested asks the server for one
+    /// back.
+    #[arg(long, value_name = "requested", value_enum, num_args = 0..=1, require_equals = true,
+          default_missing_value = "not-requested", help_heading = "Scripted TLS events")]
+    pub key_update: Option<KeyUpdateArg>,
+    /// TLS 1.2: renegotiate after the handshake, before the message; and let the server
+    /// renegotiate (refused by default).
+    #[arg(long, help_heading = "Scripted TLS events")]
+    pub renegotiate: bool,
+    /// TLS 1.3: offer post-handshake authentication, so the server may ask for --cert
+    /// after the handshake.
+    #[arg(long, help_heading = "Scripted TLS events")]
+    pub post_handshake_auth: bool,
     /// Speak this protocol in plaintext until the server agrees to start TLS, then
     /// handshake (as s_client -starttls); the plaintext goes to --trace.
     #[arg(long, value_enum, value_name = "PROTOCOL", help_heading = "STARTTLS")]

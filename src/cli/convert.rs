@@ -14,8 +14,8 @@ use tlscat::config::{
 use tlscat::{Error, proxy};
 
 use super::args::{
-    BenchArgs, BenchModeArg, ClientArgs, ConnectArgs, CrlCheckArg, ModeArg, OutputArgs,
-    PhaseTimeouts, ProfileArg, ProxyArg, ServerArgs, StarttlsArg, TlsArgs, VerifyArg,
+    BenchArgs, BenchModeArg, ClientArgs, ConnectArgs, CrlCheckArg, KeyUpdateArg, ModeArg,
+    OutputArgs, PhaseTimeouts, ProfileArg, ProxyArg, ServerArgs, StarttlsArg, TlsArgs, VerifyArg,
 };
 use super::values::{split_command, unescape};
 
@@ -160,6 +160,20 @@ impl TryFrom<ServerArgs> for ServerConfig {
                     .into(),
             ));
         }
+        if args.max_early_data.is_some() && !matches!(mode, Mode::Reply | Mode::Echo) {
+            return Err(Error::Config(
+                "--max-early-data is for --mode reply and echo: early data can be replayed, \
+                 and tunnels, files and inspect would act on it"
+                    .into(),
+            ));
+        }
+        if args.post_handshake_auth && mode != Mode::Reply {
+            return Err(Error::Config(
+                "--post-handshake-auth is for --mode reply (nothing is answered before the \
+                 certificate verified)"
+                    .into(),
+            ));
+        }
         let speaks_http = matches!(mode, Mode::Inspect | Mode::Files);
         if speaks_http && protocol.alpn.iter().any(|p| p != "http/1.1") {
             return Err(Error::Config(
@@ -222,6 +236,9 @@ impl TryFrom<ServerArgs> for ServerConfig {
                 },
                 ticket_key_file: args.ticket_key_file,
                 ocsp_response: args.ocsp_response,
+                max_early_data: args.max_early_data.unwrap_or(0),
+                renegotiation: args.renegotiate,
+                post_handshake_auth: args.post_handshake_auth,
             },
             reload_interval: args.reload_interval,
             metrics: args.metrics,
@@ -283,6 +300,8 @@ impl ConnectArgs {
                 whole_chain: matches!(self.crl_check, CrlCheckArg::Chain),
             },
             ocsp: false,
+            post_handshake_auth: false,
+            renegotiation: false,
         };
         Ok((
             target,
@@ -302,8 +321,17 @@ impl TryFrom<ClientArgs> for ClientConfig {
                     .into(),
             ));
         }
+        if args.early_data.is_some() && args.reconnect == 0 && args.sess_in.is_none() {
+            return Err(Error::Config(
+                "--early-data is sent on a resumed connection: add --sess-in FILE or \
+                 --reconnect N"
+                    .into(),
+            ));
+        }
         let (target, mut tls, timeouts) = args.connection.into_parts()?;
         tls.ocsp = args.status || args.expect_ocsp.is_some();
+        tls.post_handshake_auth = args.post_handshake_auth;
+        tls.renegotiation = args.renegotiate;
         Ok(ClientConfig {
             target,
             tls,
@@ -338,6 +366,10 @@ impl TryFrom<ClientArgs> for ClientConfig {
             session_in: args.sess_in,
             session_out: args.sess_out,
             pipe: args.pipe,
+            early_data: args.early_data,
+            key_update: args
+                .key_update
+                .map(|k| matches!(k, KeyUpdateArg::Requested)),
             expect: Expectations {
                 version: args.expect_version,
                 cipher: args.expect_cipher,

@@ -22,8 +22,10 @@ Exit codes:
   1  internal error, or the connection failed below TLS after it was set up
   2  usage or configuration error (bad flag, unreadable or mismatched cert/key, address in use)
   3  could not connect (name does not resolve, connection refused, unreachable)
-  4  TLS handshake failed (alert, no shared version or cipher, peer does not speak TLS)
-  5  certificate rejected (untrusted, expired, hostname mismatch, client certificate refused)
+  4  TLS handshake failed (alert, no shared version or cipher, peer does not speak TLS,
+     STARTTLS refused)
+  5  certificate rejected (untrusted, expired, revoked, hostname mismatch, client
+     certificate refused)
   6  timed out (connect, handshake, read, write, close)
   7  an --expect-* assertion failed
 

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use log::{debug, info, warn};
+use openssl::ssl::SslVersion;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_openssl::SslStream;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 use super::exchange::{RECORD_SIZE, RequestSource, Tls, first_byte};
@@ -23,10 +25,10 @@ use crate::http::{self, Incoming};
 use crate::inspect;
 use crate::listen::{PeerAddr, Stream};
 use crate::proxy;
-use crate::report::{self, Report, millis};
+use crate::report::{self, EarlyDataReport, Report, millis};
 use crate::tls::hello;
 use crate::tls::observe::Observer;
-use crate::tls::{self, Acceptor, Side, verify};
+use crate::tls::{self, Acceptor, Side, events, verify};
 
 /// What a plain-HTTP client on the TLS port is told, as nginx does.
 const PLAIN_HTTP_ON_TLS_PORT: &str =
@@ -123,7 +125,12 @@ fn serve(
         let ssl = tls::server_ssl(acceptor, &observer)?;
         let mut tls = SslStream::new(ssl, stream)?;
         let started = Instant::now();
-        let handshake = Pin::new(&mut tls).accept();
+        // Boxed: only servers that take 0-RTT data read it first.
+        let handshake = if config.tls.max_early_data > 0 {
+            Either::Left(Box::pin(accept_with_early_data(&mut tls, report)))
+        } else {
+            Either::Right(Pin::new(&mut tls).accept())
+        };
         if let Err(e) = conn::within(Phase::Handshake, timeouts.handshake, handshake).await? {
             if tls::is_plain_http(&e) {
                 Box::pin(answer_plain_http(&mut tls, timeouts.write)).await;
@@ -154,6 +161,13 @@ fn serve(
         if !output.json && !output.quiet {
             let _ = report::connected(&report.peer);
         }
+        if let Some(early) = report.extra.as_mut().and_then(|e| e.early_data.as_mut()) {
+            early.status = events::early_data_status(tls.ssl()).to_string();
+            let data = early.data.as_deref().unwrap_or_default();
+            if !output.json && !data.is_empty() {
+                let _ = report::early_data(data.as_bytes());
+            }
+        }
 
         let exchanged = match config.mode {
             Mode::Reply => reply(&mut tls, shared, report, handshake_done).await?,
@@ -170,6 +184,19 @@ fn serve(
         if !exchanged {
             report.closed = Some("no close_notify");
             return Ok(());
+        }
+        let renegotiate = config.tls.renegotiation
+            && tls.ssl().version2() == Some(SslVersion::TLS1_2)
+            && !tls::received_close_notify(tls.ssl());
+        if renegotiate {
+            // Boxed: rare. The client renegotiates while it reads the answer.
+            Box::pin(events::renegotiate(
+                &mut tls,
+                Side::Server,
+                timeouts.handshake,
+            ))
+            .await?;
+            report.extra().renegotiated = true;
         }
         if tls::received_close_notify(tls.ssl()) {
             // Ours goes out and the socket closes at once: no half-close in between.
@@ -199,6 +226,49 @@ async fn tunnel(tls: &mut Tls, shared: &Shared, report: &mut Report) -> Result<(
         }
         _ => forward::exec(tls, shared, report).await,
     }
+}
+
+/// The handshake of a server that takes 0-RTT data: the early data first, kept in the
+/// report (its status is known once the handshake is done), then the rest.
+async fn accept_with_early_data(
+    tls: &mut Tls,
+    report: &mut Report,
+) -> std::result::Result<(), openssl::ssl::Error> {
+    let data = events::read_early_data(tls).await?;
+    report.extra().early_data = Some(EarlyDataReport {
+        status: String::new(),
+        bytes: data.len(),
+        data: Some(String::from_utf8_lossy(&data).into_owned()),
+    });
+    Pin::new(tls).accept().await
+}
+
+/// Post-handshake authentication, once the message is in: asks for the client
+/// certificate and waits for it before anything is answered; records it as a handshake
+/// would have.
+async fn client_certificate_after_handshake(
+    tls: &mut Tls,
+    shared: &Shared,
+    report: &mut Report,
+) -> Result<()> {
+    let config = &shared.config;
+    events::request_client_certificate(tls, config.timeouts.handshake).await?;
+    report.extra().post_handshake_auth = true;
+    let answered = events::await_client_certificate(tls, config.timeouts.handshake).await;
+    if let Some(failure) = Observer::of(tls.ssl()).and_then(|o| o.verify_failure()) {
+        let client_ca = config
+            .tls
+            .client_auth
+            .as_ref()
+            .map(|auth| auth.ca_file.display().to_string())
+            .unwrap_or_default();
+        return Err(verify::client_rejection(&failure, &client_ca));
+    }
+    answered?;
+    report.record_peer_chain(tls.ssl(), Side::Server, config.output.show_certs);
+    (report.verified, report.verify_result) =
+        tls::verification(tls.ssl(), Side::Server, true, !report.peer_chain.is_empty());
+    Ok(())
 }
 
 /// Tells a plain-HTTP client, in plain HTTP, to use https:// (its request was taken for
@@ -257,6 +327,11 @@ fn reply(
         let config = &shared.config;
         match read {
             Read::Data(_) => {
+                let tls13 = tls.ssl().version2() == Some(SslVersion::TLS1_3);
+                if config.tls.post_handshake_auth && tls13 {
+                    // Boxed: rare. Nothing is answered before the certificate verified.
+                    Box::pin(client_certificate_after_handshake(tls, shared, report)).await?;
+                }
                 let limit = config.timeouts.write;
                 let sent = match http_request {
                     // Boxed: the rare path keeps its answer off every connection's task.

@@ -118,6 +118,12 @@ impl Server {
                 stop_metrics.clone(),
             ));
         }
+        if config.tls.max_early_data > 0 {
+            warn!(
+                "--max-early-data: 0-RTT early data can be replayed by anyone who recorded it; \
+                 act on it only if doing so twice is harmless"
+            );
+        }
         let stop_background = CancellationToken::new();
         if config.tls.ticket_key_file.is_none() && config.tls.sessions.tickets {
             tokio::spawn(rotate_ticket_keys(

@@ -31,6 +31,8 @@ pub struct Acceptor {
     served: Vec<Served>,
     /// With `--client-ca`: whether a client certificate is required (else optional).
     client_certificate_required: Option<bool>,
+    /// The client certificate is asked for after the handshake (TLS 1.3).
+    post_handshake_auth: bool,
     /// The `--client-ca` file, for the words of a rejection.
     client_ca: String,
     /// Which verified client certificates may connect.
@@ -186,6 +188,7 @@ pub fn acceptor(config: &ServerTls, generated: &Arc<TicketKeys>) -> Result<Accep
         context,
         served,
         client_certificate_required: config.client_auth.as_ref().map(|auth| auth.required),
+        post_handshake_auth: config.post_handshake_auth,
         client_ca: config
             .client_auth
             .as_ref()
@@ -203,6 +206,10 @@ pub fn server_ssl(acceptor: &Acceptor, observer: &Arc<Observer>) -> Result<Ssl> 
     observer.attach(&mut ssl)?;
     if let Some(required) = acceptor.client_certificate_required {
         let mut mode = SslVerifyMode::PEER;
+        if acceptor.post_handshake_auth {
+            // Not in the handshake: only when asked for after it.
+            mode |= SslVerifyMode::from_bits_retain(openssl_sys::SSL_VERIFY_POST_HANDSHAKE);
+        }
         if required {
             mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
         }
@@ -258,6 +265,12 @@ fn configure(
         builder.set_options(SslOptions::NO_TICKET);
     }
     builder.set_num_tickets(sessions.num_tickets)?;
+    if config.max_early_data > 0 {
+        builder.set_max_early_data(config.max_early_data)?;
+    }
+    if config.renegotiation {
+        compat::allow_renegotiation(builder);
+    }
     if let Some(keys) = ticket_keys {
         compat::set_ticket_keys(builder, Arc::clone(keys))?;
     }

@@ -7,9 +7,10 @@ use std::ffi::{CStr, c_char};
 use std::ffi::{c_int, c_long, c_void};
 
 use foreign_types::{ForeignType, ForeignTypeRef};
+use openssl::error::ErrorStack;
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey};
-use openssl::ssl::{SslCipher, SslContextBuilder, SslContextRef, SslRef};
+use openssl::ssl::{SslCipher, SslContextBuilder, SslContextRef, SslOptions, SslRef};
 use openssl::stack::StackRef;
 use openssl_sys::{SSL, SSL_CTX};
 
@@ -32,6 +33,11 @@ unsafe extern "C" {
     fn SSL_CTX_get_ciphers(ctx: *const SSL_CTX) -> *mut openssl_sys::stack_st_SSL_CIPHER;
     fn SSL_get_peer_signature_type_nid(ssl: *const SSL, nid: *mut c_int) -> c_int;
     fn SSL_has_pending(ssl: *const SSL) -> c_int;
+    fn SSL_key_update(ssl: *mut SSL, update_type: c_int) -> c_int;
+    fn SSL_renegotiate(ssl: *mut SSL) -> c_int;
+    fn SSL_renegotiate_pending(ssl: *const SSL) -> c_int;
+    fn SSL_get_early_data_status(ssl: *const SSL) -> c_int;
+    fn SSL_verify_client_post_handshake(ssl: *mut SSL) -> c_int;
     fn SSL_SESSION_is_resumable(session: *const openssl_sys::SSL_SESSION) -> c_int;
     #[cfg(ossl300)]
     fn SSL_get_signature_type_nid(ssl: *const SSL, nid: *mut c_int) -> c_int;
@@ -349,6 +355,79 @@ pub fn has_pending(ssl: &SslRef) -> bool {
     // SAFETY: `ssl` is a valid SSL for the lifetime of the reference.
     unsafe { SSL_has_pending(ssl.as_ptr()) == 1 }
 }
+
+/// Schedules a TLS 1.3 KeyUpdate (sent with the next write or handshake call); with
+/// `requested`, the peer must answer with its own (`SSL_key_update`).
+pub(super) fn key_update(ssl: &SslRef, requested: bool) -> Result<(), ErrorStack> {
+    // SAFETY: a valid SSL; OpenSSL only records the request in it.
+    let done = unsafe { SSL_key_update(ssl.as_ptr(), c_int::from(requested)) };
+    if done == 1 {
+        Ok(())
+    } else {
+        Err(ErrorStack::get())
+    }
+}
+
+/// Schedules a TLS 1.2 renegotiation (`SSL_renegotiate`): a client's next handshake call
+/// runs it; a server's sends a HelloRequest.
+pub(super) fn renegotiate(ssl: &SslRef) -> Result<(), ErrorStack> {
+    // SAFETY: a valid SSL; OpenSSL only records the request in it.
+    let done = unsafe { SSL_renegotiate(ssl.as_ptr()) };
+    if done == 1 {
+        Ok(())
+    } else {
+        Err(ErrorStack::get())
+    }
+}
+
+/// Whether a renegotiation asked for has not finished yet (`SSL_renegotiate_pending`).
+pub(super) fn renegotiate_pending(ssl: &SslRef) -> bool {
+    // SAFETY: a valid SSL; the call only reads a flag.
+    unsafe { SSL_renegotiate_pending(ssl.as_ptr()) == 1 }
+}
+
+/// What became of 0-RTT early data (`SSL_get_early_data_status`).
+pub(super) fn early_data_status(ssl: &SslRef) -> &'static str {
+    // SAFETY: a valid SSL; the call only reads a field.
+    match unsafe { SSL_get_early_data_status(ssl.as_ptr()) } {
+        2 => "accepted",
+        1 => "rejected",
+        _ => "not sent",
+    }
+}
+
+/// Asks a TLS 1.3 client for its certificate after the handshake (sent with the next
+/// write or handshake call): `SSL_verify_client_post_handshake`. The client must have
+/// offered post-handshake authentication.
+pub(super) fn request_client_certificate(ssl: &SslRef) -> Result<(), ErrorStack> {
+    // SAFETY: a valid SSL; OpenSSL only records the request in it.
+    let done = unsafe { SSL_verify_client_post_handshake(ssl.as_ptr()) };
+    if done == 1 {
+        Ok(())
+    } else {
+        Err(ErrorStack::get())
+    }
+}
+
+/// A client context that offers post-handshake authentication (TLS 1.3).
+pub(super) fn offer_post_handshake_auth(ctx: &mut SslContextBuilder) {
+    // SAFETY: a valid context being built.
+    unsafe { openssl_sys::SSL_CTX_set_post_handshake_auth(ctx.as_ptr(), 1) }
+}
+
+/// Lets clients renegotiate (TLS 1.2): no `SSL_OP_NO_RENEGOTIATION`, and on OpenSSL 3,
+/// which refuses client-initiated renegotiation by default, `SSL_OP_ALLOW_CLIENT_RENEGOTIATION`.
+pub(super) fn allow_renegotiation(ctx: &mut SslContextBuilder) {
+    ctx.clear_options(SslOptions::NO_RENEGOTIATION);
+    #[cfg(ossl300)]
+    ctx.set_options(SslOptions::from_bits_retain(
+        SSL_OP_ALLOW_CLIENT_RENEGOTIATION,
+    ));
+}
+
+/// `SSL_OP_ALLOW_CLIENT_RENEGOTIATION` (OpenSSL 3.0+; not in openssl-sys).
+#[cfg(ossl300)]
+const SSL_OP_ALLOW_CLIENT_RENEGOTIATION: u64 = 1 << 8;
 
 /// Whether a session can be offered for resumption: in TLS 1.3, only once a ticket
 /// for it has arrived (`SSL_SESSION_is_resumable`).

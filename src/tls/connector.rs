@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use openssl::ssl::{
-    Ssl, SslConnector, SslSessionCacheMode, SslSessionRef, SslVerifyMode, StatusType,
+    Ssl, SslConnector, SslOptions, SslSessionCacheMode, SslSessionRef, SslVerifyMode, StatusType,
 };
 use openssl::x509::store::X509StoreBuilder;
 
 use super::observe::Observer;
 use super::protocol::{self, Protocol};
-use super::{cert, danger, revocation};
+use super::{cert, compat, danger, revocation};
 use crate::config::{ClientTls, Target, Trust};
 use crate::error::Result;
 
@@ -51,6 +51,13 @@ pub fn connector(config: &ClientTls) -> Result<SslConnector> {
     }
     if !config.protocol.alpn.is_empty() {
         builder.set_alpn_protos(&protocol::alpn_wire(&config.protocol.alpn))?;
+    }
+    // A server's HelloRequest is refused (no_renegotiation) unless renegotiation is asked for.
+    if !config.renegotiation {
+        builder.set_options(SslOptions::NO_RENEGOTIATION);
+    }
+    if config.post_handshake_auth {
+        compat::offer_post_handshake_auth(&mut builder);
     }
     // Sessions (TLS 1.2 at the handshake, TLS 1.3 tickets later) go to the connection's
     // observer; tlscat decides which one to offer next, so no internal cache.

@@ -61,6 +61,7 @@ const UNEXPECTED_EOF_WHILE_READING: i32 = 294;
 const VERSION_TOO_LOW: i32 = 396;
 const NO_SHARED_GROUPS: i32 = 410;
 const NO_APPLICATION_PROTOCOL: i32 = 235;
+const NO_RENEGOTIATION: i32 = 339;
 // Alerts received from the peer: SSL_AD_REASON_OFFSET (1000) + the alert number.
 const ALERT_HANDSHAKE_FAILURE: i32 = 1040;
 const ALERT_BAD_CERTIFICATE: i32 = 1042;
@@ -194,6 +195,16 @@ fn diagnose(stack: &ErrorStack, side: Side, clues: Clues, offer: &Offer) -> Diag
         | (ALERT_INSUFFICIENT_SECURITY, _) => protocol(
             format!("no cipher suite or key exchange group in common with the {peer}"),
             Some(&format!("tlscat offers {} here", offer.suites)),
+        ),
+        (NO_RENEGOTIATION, _) => protocol(
+            format!("the {peer} refused to renegotiate (no_renegotiation alert)"),
+            Some(match side {
+                Side::Client => {
+                    "servers refuse it by default: tlscat server allows it with --renegotiate, \
+                     openssl s_server with -client_renegotiation"
+                }
+                Side::Server => "the client refuses it: tlscat client allows it with --renegotiate",
+            }),
         ),
         (ALERT_HANDSHAKE_FAILURE, Side::Client) if clues.certificate_requested => certificate(
             "the server asked for a client certificate and aborted the handshake".into(),

@@ -10,6 +10,7 @@ pub mod cert;
 mod compat;
 mod connector;
 pub mod danger;
+pub mod events;
 mod failure;
 pub mod hello;
 mod negotiated;

@@ -35,6 +35,9 @@ pub struct Observer {
     /// The allow rule that let the client certificate in.
     allowed_by: Mutex<Option<String>>,
     certificate_requested: AtomicBool,
+    /// Finished messages received: 1 after the handshake, 2 once a client answered a
+    /// certificate request after it.
+    finished_received: AtomicU8,
     /// What the peer's first record header looked like (one of the `FIRST_RECORD_*`).
     first_record: AtomicU8,
     /// The newest session the server gave this client, for resumption.
@@ -95,6 +98,7 @@ impl Observer {
             verify_failure: Mutex::new(None),
             allowed_by: Mutex::new(None),
             certificate_requested: AtomicBool::new(false),
+            finished_received: AtomicU8::new(0),
             first_record: AtomicU8::new(FIRST_RECORD_UNSEEN),
             session: Mutex::new(None),
             keep_client_hello: keep,
@@ -191,6 +195,11 @@ impl Observer {
         self.certificate_requested.load(Ordering::Relaxed)
     }
 
+    /// How many Finished messages the peer sent (handshakes it completed).
+    pub fn finished_received(&self) -> u8 {
+        self.finished_received.load(Ordering::Relaxed)
+    }
+
     /// What the callbacks saw that explains a failed handshake.
     pub fn clues(&self) -> Clues {
         Clues {
@@ -261,6 +270,9 @@ impl Observer {
         }
         if received_handshake && bytes.first() == Some(&13) {
             self.certificate_requested.store(true, Ordering::Relaxed);
+        }
+        if received_handshake && bytes.first() == Some(&20) {
+            self.finished_received.fetch_add(1, Ordering::Relaxed);
         }
         if received_handshake && self.keep_client_hello && bytes.first() == Some(&1) {
             let mut slot = self

@@ -204,6 +204,7 @@ async fn connect_and_carry(
         &observer,
         offer.as_deref(),
         None,
+        None,
     )
     .await?;
     report.timings_ms.handshake = Some(millis(handshake_started.elapsed()));

@@ -11,6 +11,7 @@ mod bench;
 mod build_script;
 mod chain;
 mod cli;
+mod events;
 mod files;
 mod front_door;
 mod gen_certs;
