@@ -213,8 +213,9 @@ fn local_hostname() -> String {
 }
 
 /// Runs the TLS handshake with verification as configured, offering `offer` for
-/// resumption (with `early_data` sent as 0-RTT data on it). A rejected certificate is explained with the failing certificate and the
-/// fix, and the chain the server sent goes into `report` (if given) all the same.
+/// resumption (with `early_data` sent as 0-RTT data on it). A rejected certificate is
+/// explained with the failing certificate and the fix, and the chain the server sent goes
+/// into `report` (if given) all the same.
 pub(crate) async fn handshake(
     connector: &SslConnector,
     config: &ClientConfig,
@@ -255,15 +256,13 @@ pub(crate) async fn handshake(
     .await?;
     if let Err(e) = result {
         if let Some(failure) = observer.verify_failure() {
-            let sent = tls::peer_chain(stream.ssl(), Side::Client, false);
             if let Some(report) = report {
-                report.record_peer_chain(stream.ssl(), Side::Client, config.output.show_certs);
+                report.record_sent_chain(&failure.sent, config.output.show_certs);
             }
             return Err(verify::rejection(
                 &failure,
                 config.target.server_name(),
                 &config.tls.trust,
-                &sent,
             ));
         }
         if let Some(staple) = observer.take_ocsp().filter(|s| s.revoked()) {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openssl::ssl::SslRef;
+use openssl::x509::X509;
 use serde::Serialize;
 
 use crate::config::Trace;
@@ -324,10 +325,19 @@ impl Report {
             tls::verification(ssl, side, verification_asked, !self.peer_chain.is_empty());
     }
 
-    /// Records the certificates the peer sent and what is wrong with their order: after
-    /// the handshake, or after one that failed on them.
+    /// Records the certificates the peer sent and what is wrong with their order, after
+    /// the handshake.
     pub fn record_peer_chain(&mut self, ssl: &SslRef, side: Side, show_certs: bool) {
-        self.peer_chain = tls::peer_chain(ssl, side, show_certs);
+        self.set_peer_chain(tls::peer_chain(ssl, side, show_certs));
+    }
+
+    /// Records the certificates the peer sent, as a failed verification saw them.
+    pub fn record_sent_chain(&mut self, sent: &[X509], show_certs: bool) {
+        self.set_peer_chain(sent.iter().map(|c| tls::describe(c, show_certs)).collect());
+    }
+
+    fn set_peer_chain(&mut self, chain: Vec<CertSummary>) {
+        self.peer_chain = chain;
         if let Some(problem) = tls::chain_problem(&self.peer_chain) {
             self.extra().chain_problem = Some(problem);
         }

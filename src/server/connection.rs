@@ -136,7 +136,10 @@ fn serve(
                 Box::pin(answer_plain_http(&mut tls, timeouts.write)).await;
             }
             return Err(match observer.verify_failure() {
-                Some(failure) => verify::client_rejection(&failure, acceptor.client_ca()),
+                Some(failure) => {
+                    report.record_sent_chain(&failure.sent, output.show_certs);
+                    verify::client_rejection(&failure, acceptor.client_ca())
+                }
                 None => tls::handshake_failure(e, Side::Server, observer.clues(), acceptor.offer()),
             });
         }
@@ -161,11 +164,18 @@ fn serve(
         if !output.json && !output.quiet {
             let _ = report::connected(&report.peer);
         }
-        if let Some(early) = report.extra.as_mut().and_then(|e| e.early_data.as_mut()) {
-            early.status = events::early_data_status(tls.ssl()).to_string();
-            let data = early.data.as_deref().unwrap_or_default();
-            if !output.json && !data.is_empty() {
-                let _ = report::early_data(data.as_bytes());
+        if let Some(extra) = report.extra.as_mut() {
+            // Reported when the client sent some (accepted or rejected).
+            let status = events::early_data_status(tls.ssl());
+            if status == "not sent" {
+                extra.early_data = None;
+            }
+            if let Some(early) = &mut extra.early_data {
+                early.status = status.to_string();
+                let data = early.data.as_deref().unwrap_or_default();
+                if !output.json && !data.is_empty() {
+                    let _ = report::early_data(data.as_bytes());
+                }
             }
         }
 

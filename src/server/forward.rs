@@ -14,7 +14,7 @@ use crate::conn;
 use crate::error::{Error, Phase, Result};
 use crate::proxy::{self, TlsFacts};
 use crate::report::{Report, TunnelReport, millis};
-use crate::tunnel::{self, End, Limits, Outcome, PlainStream, Which, exec};
+use crate::tunnel::{self, End, Limits, Outcome, PlainStream, exec};
 
 /// Connects to the backend, sends the PROXY header if asked, and carries the connection
 /// both ways to its end. A backend that cannot be reached aborts the client's connection
@@ -115,16 +115,7 @@ fn limits(shared: &Shared) -> Limits {
 /// Fills in the report from how the tunnel went: an idle limit or a backend's abort is
 /// an error of the connection; a client's abort was passed on and is not.
 fn finish(report: &mut Report, mut tunnel: TunnelReport, outcome: Outcome) -> Result<()> {
-    report.bytes_received += outcome.tls_to_plain;
-    report.bytes_sent += outcome.plain_to_tls;
-    tunnel.to_plain = outcome.tls_to_plain;
-    tunnel.from_plain = outcome.plain_to_tls;
-    tunnel.tls_end = tunnel::end_name(outcome.tls_end);
-    tunnel.plain_end = tunnel::end_name(outcome.plain_end);
-    tunnel.closed_first = outcome.first.map(|which| match which {
-        Which::Tls => "tls",
-        Which::Plain => "plain",
-    });
+    tunnel::record(report, &mut tunnel, &outcome);
     let plain = tunnel.plain.clone();
     report.extra().tunnel = Some(tunnel);
     if let Some((_, limit)) = outcome.idle {

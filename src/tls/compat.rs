@@ -38,6 +38,9 @@ unsafe extern "C" {
     fn SSL_renegotiate_pending(ssl: *const SSL) -> c_int;
     fn SSL_get_early_data_status(ssl: *const SSL) -> c_int;
     fn SSL_verify_client_post_handshake(ssl: *mut SSL) -> c_int;
+    fn X509_STORE_CTX_get0_untrusted(
+        ctx: *const openssl_sys::X509_STORE_CTX,
+    ) -> *mut openssl_sys::stack_st_X509;
     fn SSL_SESSION_is_resumable(session: *const openssl_sys::SSL_SESSION) -> c_int;
     #[cfg(ossl300)]
     fn SSL_get_signature_type_nid(ssl: *const SSL, nid: *mut c_int) -> c_int;
@@ -354,6 +357,24 @@ pub fn received_close_notify(ssl: &SslRef) -> bool {
 pub fn has_pending(ssl: &SslRef) -> bool {
     // SAFETY: `ssl` is a valid SSL for the lifetime of the reference.
     unsafe { SSL_has_pending(ssl.as_ptr()) == 1 }
+}
+
+/// The certificates the peer sent, in its order, as a verification sees them (OpenSSL
+/// hands them to it as the untrusted chain). Unlike `SSL_get_peer_cert_chain`, available
+/// in the verify callback whatever the verdict, on every version.
+pub(super) fn sent_chain(ctx: &openssl::x509::X509StoreContextRef) -> Vec<openssl::x509::X509> {
+    // SAFETY: a valid store context; the stack and its certificates belong to it and are
+    // only borrowed here (each certificate is up-referenced by `to_owned`).
+    unsafe {
+        let stack = X509_STORE_CTX_get0_untrusted(ctx.as_ptr());
+        if stack.is_null() {
+            return Vec::new();
+        }
+        StackRef::<openssl::x509::X509>::from_ptr(stack)
+            .iter()
+            .map(|cert| cert.to_owned())
+            .collect()
+    }
 }
 
 /// Schedules a TLS 1.3 KeyUpdate (sent with the next write or handshake call); with

@@ -63,6 +63,7 @@ const NO_SHARED_GROUPS: i32 = 410;
 const NO_APPLICATION_PROTOCOL: i32 = 235;
 const NO_RENEGOTIATION: i32 = 339;
 // Alerts received from the peer: SSL_AD_REASON_OFFSET (1000) + the alert number.
+const ALERT_BAD_RECORD_MAC: i32 = 1020;
 const ALERT_HANDSHAKE_FAILURE: i32 = 1040;
 const ALERT_BAD_CERTIFICATE: i32 = 1042;
 const ALERT_UNSUPPORTED_CERTIFICATE: i32 = 1043;
@@ -113,6 +114,9 @@ pub struct Clues {
     /// The peer's first record header was not TLS: OpenSSL 3.2+ reports such bytes as an
     /// oversized record.
     pub not_tls: bool,
+    /// The peer's first bytes were an HTTP proxy request (`CONNECT`), which OpenSSL 3.2+
+    /// reports as not TLS.
+    pub proxy_request: bool,
 }
 
 fn diagnose(stack: &ErrorStack, side: Side, clues: Clues, offer: &Offer) -> Diagnosis {
@@ -130,14 +134,16 @@ fn diagnose(stack: &ErrorStack, side: Side, clues: Clues, offer: &Offer) -> Diag
     let Some(code) = ssl_reason(stack) else {
         return protocol(raw_reason(stack), None);
     };
+    if code == HTTPS_PROXY_REQUEST || clues.proxy_request {
+        return protocol(
+            "the client sent an HTTP proxy (CONNECT) request to the TLS port".into(),
+            Some("tlscat is not a proxy"),
+        );
+    }
     match (code, side) {
         (HTTP_REQUEST, _) => protocol(
             "the client sent a plain HTTP request to the TLS port".into(),
             Some("use https:// or a TLS client"),
-        ),
-        (HTTPS_PROXY_REQUEST, _) => protocol(
-            "the client sent an HTTP proxy (CONNECT) request to the TLS port".into(),
-            Some("tlscat is not a proxy"),
         ),
         (
             BAD_KEY_SHARE
@@ -272,18 +278,33 @@ fn diagnose(stack: &ErrorStack, side: Side, clues: Clues, offer: &Offer) -> Diag
             format!("the {peer}'s certificate did not verify"),
             "check that it is signed by a trusted CA, valid now, and issued for this name",
         ),
-        (UNEXPECTED_EOF_WHILE_READING, _) => protocol(
-            format!("the {peer} closed the connection during the handshake"),
-            Some(match side {
+        (UNEXPECTED_EOF_WHILE_READING, _) => closed_during_handshake(side),
+        (DECRYPTION_FAILED_OR_BAD_RECORD_MAC | ALERT_BAD_RECORD_MAC | ALERT_DECRYPT_ERROR, _) => {
+            protocol(
+                "data failed its integrity check (bad record MAC or decrypt error)".into(),
+                Some("something on the path altered the bytes"),
+            )
+        }
+        _ => protocol(raw_reason(stack), None),
+    }
+}
+
+/// The peer hung up in the middle of the handshake (OpenSSL reports it as an unexpected
+/// end of file, or with no reason at all).
+fn closed_during_handshake(side: Side) -> Diagnosis {
+    Diagnosis {
+        reason: format!(
+            "the {} closed the connection during the handshake",
+            side.peer()
+        ),
+        hint: Some(
+            match side {
                 Side::Client => "the server may have refused something: check its log",
                 Side::Server => "the client gave up: check its output",
-            }),
+            }
+            .to_string(),
         ),
-        (DECRYPTION_FAILED_OR_BAD_RECORD_MAC | ALERT_DECRYPT_ERROR, _) => protocol(
-            "data failed its integrity check (bad record MAC or decrypt error)".into(),
-            Some("something on the path altered the bytes"),
-        ),
-        _ => protocol(raw_reason(stack), None),
+        certificate: false,
     }
 }
 
@@ -300,14 +321,7 @@ pub fn handshake_failure(err: ssl::Error, side: Side, clues: Clues, offer: &Offe
         (None, None)
             if err.code() == ErrorCode::SYSCALL || err.code() == ErrorCode::ZERO_RETURN =>
         {
-            Diagnosis {
-                reason: format!(
-                    "the {} closed the connection during the handshake",
-                    side.peer()
-                ),
-                hint: None,
-                certificate: false,
-            }
+            closed_during_handshake(side)
         }
         (None, None) => Diagnosis {
             reason: err.to_string(),
@@ -387,7 +401,10 @@ pub fn io_failure(err: io::Error, phase: Phase, side: Side) -> Error {
     }
     Error::Tls {
         phase,
-        reason: diagnosis.reason,
+        reason: match diagnosis.hint {
+            Some(hint) => format!("{}: {hint}", diagnosis.reason),
+            None => diagnosis.reason,
+        },
         source: Some(Box::new(err)),
     }
 }

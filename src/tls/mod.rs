@@ -30,7 +30,7 @@ pub use compat::{has_pending, is_resumable, received_close_notify};
 pub use connector::{client_ssl, connector, lean_client_ssl};
 pub use failure::{Clues, Side, handshake_failure, io_failure, is_plain_http, is_unexpected_eof};
 pub use negotiated::{
-    NOT_REQUESTED, Negotiated, chain_problem, display_group, negotiated, peer_chain, verification,
-    verified_chain,
+    NOT_REQUESTED, Negotiated, chain_problem, describe, display_group, negotiated, peer_chain,
+    verification, verified_chain,
 };
 pub use offer::Offer;

@@ -53,25 +53,27 @@ pub fn negotiated(ssl: &SslRef, side: Side) -> Negotiated {
 /// right), whether or not they verified; with `pem`, each with its PEM encoding (what
 /// `s_client -showcerts` prints).
 pub fn peer_chain(ssl: &SslRef, side: Side, pem: bool) -> Vec<CertSummary> {
-    let describe = |cert: &X509Ref| {
-        let mut summary = summary::summary(cert);
-        if pem {
-            summary.pem = cert
-                .to_pem()
-                .ok()
-                .map(|p| String::from_utf8_lossy(&p).into_owned());
-        }
-        summary
-    };
     let mut chain = Vec::new();
     // A server's OpenSSL keeps the client's own certificate apart from the rest it sent.
     if side == Side::Server {
-        chain.extend(ssl.peer_certificate().iter().map(|c| describe(c)));
+        chain.extend(ssl.peer_certificate().iter().map(|c| describe(c, pem)));
     }
     if let Some(sent) = ssl.peer_cert_chain() {
-        chain.extend(sent.iter().map(describe));
+        chain.extend(sent.iter().map(|c| describe(c, pem)));
     }
     chain
+}
+
+/// A certificate described for a report; with `pem`, with its PEM encoding.
+pub fn describe(cert: &X509Ref, pem: bool) -> CertSummary {
+    let mut summary = summary::summary(cert);
+    if pem {
+        summary.pem = cert
+            .to_pem()
+            .ok()
+            .map(|p| String::from_utf8_lossy(&p).into_owned());
+    }
+    summary
 }
 
 /// The chain verification built, from the peer's certificate to the trust anchor; empty

@@ -52,6 +52,8 @@ pub struct Observer {
 const FIRST_RECORD_UNSEEN: u8 = 0;
 const FIRST_RECORD_TLS: u8 = 1;
 const FIRST_RECORD_NOT_TLS: u8 = 2;
+/// An HTTP proxy request (`CONNECT host:port`), which OpenSSL 3.2+ reports as not TLS.
+const FIRST_RECORD_PROXY_REQUEST: u8 = 3;
 /// OpenSSL's pseudo content type for a record header (`SSL3_RT_HEADER`).
 const RECORD_HEADER: i32 = 256;
 
@@ -132,6 +134,7 @@ impl Observer {
                 depth: ctx.error_depth(),
                 certificate: ctx.current_cert().map(summary::summary),
                 refused: None,
+                sent: compat::sent_chain(ctx),
             }));
         }
     }
@@ -148,6 +151,7 @@ impl Observer {
             depth: 0,
             certificate: Some(summary::summary(certificate)),
             refused: Some(why),
+            sent: Vec::new(),
         }));
     }
 
@@ -204,7 +208,11 @@ impl Observer {
     pub fn clues(&self) -> Clues {
         Clues {
             certificate_requested: self.certificate_requested(),
-            not_tls: self.first_record.load(Ordering::Relaxed) == FIRST_RECORD_NOT_TLS,
+            not_tls: matches!(
+                self.first_record.load(Ordering::Relaxed),
+                FIRST_RECORD_NOT_TLS | FIRST_RECORD_PROXY_REQUEST
+            ),
+            proxy_request: self.first_record.load(Ordering::Relaxed) == FIRST_RECORD_PROXY_REQUEST,
         }
     }
 
@@ -246,9 +254,10 @@ impl Observer {
     fn on_message(&self, direction: Direction, content_type: i32, bytes: &[u8], tls13: bool) {
         if content_type == RECORD_HEADER && direction == Direction::Received {
             // A TLS record starts with a content type (20 to 24) and major version 3.
-            let tls = matches!(bytes, [20..=24, 3, ..]);
-            let seen = if tls {
+            let seen = if matches!(bytes, [20..=24, 3, ..]) {
                 FIRST_RECORD_TLS
+            } else if bytes.starts_with(b"CONNE") {
+                FIRST_RECORD_PROXY_REQUEST
             } else {
                 FIRST_RECORD_NOT_TLS
             };

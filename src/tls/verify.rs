@@ -2,10 +2,11 @@
 //! the fix on the side that can make it: the client rejecting a server, or the server
 //! rejecting a client.
 
+use openssl::x509::X509;
 use openssl_sys as ffi;
 
 use super::failure::Side;
-use super::summary::CertSummary;
+use super::summary::{self, CertSummary};
 use crate::config::Trust;
 use crate::error::Error;
 
@@ -22,16 +23,13 @@ pub struct VerifyFailure {
     pub certificate: Option<CertSummary>,
     /// It verified, but no allow rule lets it in: why, in words.
     pub refused: Option<String>,
+    /// The certificates the peer sent, in its order.
+    pub sent: Vec<X509>,
 }
 
 /// Explains a rejected server certificate: what was wrong and how to fix it, on the side
-/// that can fix it. `sent` is the chain as the server sent it.
-pub fn rejection(
-    failure: &VerifyFailure,
-    server_name: &str,
-    trust: &Trust,
-    sent: &[CertSummary],
-) -> Error {
+/// that can fix it.
+pub fn rejection(failure: &VerifyFailure, server_name: &str, trust: &Trust) -> Error {
     let unknown = CertSummary::default();
     let cert = failure.certificate.as_ref().unwrap_or(&unknown);
     let subject = &cert.subject;
@@ -45,18 +43,23 @@ pub fn rejection(
         Trust::System => "the system trust store".to_string(),
     };
     // The server's own certificate must come first: another one it sent may be for the name.
-    let misplaced = sent.iter().skip(1).find(|c| {
-        c.alt_names.iter().any(|n| {
-            n.strip_prefix("DNS:")
-                .or_else(|| n.strip_prefix("IP:"))
-                .is_some_and(|name| name.eq_ignore_ascii_case(server_name))
-        })
-    });
+    let misplaced = failure
+        .sent
+        .iter()
+        .skip(1)
+        .map(|c| summary::summary(c))
+        .find(|c| {
+            c.alt_names.iter().any(|n| {
+                n.strip_prefix("DNS:")
+                    .or_else(|| n.strip_prefix("IP:"))
+                    .is_some_and(|name| name.eq_ignore_ascii_case(server_name))
+            })
+        });
     let (reason, hint) = match failure.code {
         // Whatever failed first about it (name, purpose, issuer), the first certificate is
         // the wrong one when the server's own comes later.
         _ if failure.depth == 0 && misplaced.is_some() => {
-            let own = misplaced.map_or("", |c| c.subject.as_str());
+            let own = misplaced.as_ref().map_or("", |c| c.subject.as_str());
             (
                 format!(
                     "the server sent its certificates in the wrong order: the first is {subject} \

@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-pub(crate) use pump::{End, Limits, Outcome, Socket, Which, pump};
+use pump::Which;
+pub(crate) use pump::{End, Limits, Outcome, Socket, pump};
 
 pub(crate) use crate::dial::PlainStream;
 use crate::listen::Stream;
+use crate::report::{Report, TunnelReport};
 
 impl Socket for PlainStream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -75,8 +77,23 @@ impl Socket for Stream {
     }
 }
 
+/// Puts how a tunnel went into the reports: the bytes each way, how each side ended its
+/// sending, and which ended first.
+pub(crate) fn record(report: &mut Report, tunnel: &mut TunnelReport, outcome: &Outcome) {
+    report.bytes_received += outcome.tls_to_plain;
+    report.bytes_sent += outcome.plain_to_tls;
+    tunnel.to_plain = outcome.tls_to_plain;
+    tunnel.from_plain = outcome.plain_to_tls;
+    tunnel.tls_end = end_name(outcome.tls_end);
+    tunnel.plain_end = end_name(outcome.plain_end);
+    tunnel.closed_first = outcome.first.map(|which| match which {
+        Which::Tls => "tls",
+        Which::Plain => "plain",
+    });
+}
+
 /// The words a report uses for how a side ended its sending.
-pub(crate) fn end_name(end: Option<End>) -> &'static str {
+fn end_name(end: Option<End>) -> &'static str {
     match end {
         Some(End::Clean) => "closed",
         Some(End::Abort) => "aborted",

@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Limits, Which, pump};
+use super::{Limits, pump};
 use crate::config::ClientConfig;
 use crate::dial::{self, PlainStream};
 use crate::error::{Error, Result, seconds};
@@ -217,16 +217,7 @@ async fn connect_and_carry(
     };
     let outcome = pump(&mut stream, local, limits).await;
     remember(origin, observer.take_session());
-    report.bytes_sent += outcome.plain_to_tls;
-    report.bytes_received += outcome.tls_to_plain;
-    tunnel.to_plain = outcome.tls_to_plain;
-    tunnel.from_plain = outcome.plain_to_tls;
-    tunnel.tls_end = super::end_name(outcome.tls_end);
-    tunnel.plain_end = super::end_name(outcome.plain_end);
-    tunnel.closed_first = outcome.first.map(|which| match which {
-        Which::Tls => "tls",
-        Which::Plain => "plain",
-    });
+    super::record(report, tunnel, &outcome);
     report.closed = Some(match (outcome.tls_end, outcome.plain_end) {
         (Some(super::End::Abort), _) => "aborted by the server",
         (_, Some(super::End::Abort)) => "aborted by the local client",

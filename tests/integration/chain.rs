@@ -89,7 +89,7 @@ fn a_client_that_forgets_its_intermediate_is_told_so_by_the_server() {
     let server = serve(
         &ca,
         "server-chain.crt",
-        &["--client-ca", &arg(&ca.path("root.crt"))],
+        &["--client-ca", &arg(&ca.path("root.crt")), "--json"],
     );
     let connect = |cert: &str| {
         client(
@@ -106,6 +106,13 @@ fn a_client_that_forgets_its_intermediate_is_told_so_by_the_server() {
     let output = connect("client.crt");
     assert_exit(&output, 5);
     let log = server.proc.wait_stderr("the client must send it");
+    // The server's report shows what the client sent.
+    let report = &server.proc.wait_json("connection", 1)[0];
+    assert_eq!(
+        subjects(&report["peer_chain"]),
+        ["CN=tlscat client"],
+        "{report}"
+    );
     assert!(
         log.contains(&format!(
             "the client sent CN=tlscat client, issued by {inter}, but not {inter}"

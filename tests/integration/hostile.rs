@@ -28,9 +28,11 @@ def reset(s):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
     s.close()
 
-def client_hello():
+def client_hello(tls12=False):
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     ctx = ssl.create_default_context()
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     obj = ctx.wrap_bio(incoming, outgoing, server_hostname='localhost')
     try:
         obj.do_handshake()
@@ -54,6 +56,12 @@ def handshaken(cafile):
 
 if mode == 'http':
     s = conn(); s.sendall(b'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'); drain(s); s.close()
+elif mode == 'connect':
+    s = conn(); s.sendall(b'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n'); drain(s); s.close()
+elif mode == 'hello-then-alert':
+    # A TLS 1.2 client that gives up after the server's hello: a fatal handshake_failure.
+    s = conn(); s.sendall(client_hello(tls12=True)); s.recv(65536)
+    s.sendall(b'\x15\x03\x03\x00\x02\x02\x28'); drain(s); s.close()
 elif mode == 'random':
     s = conn(); s.sendall(b'\xff' + os.urandom(4095)); drain(s); s.close()
 elif mode == 'sslv2':
@@ -305,21 +313,37 @@ macro_rules! hostile_case {
     };
 }
 
+// Each log line: the reason, then the hint for this side.
 hostile_case!(
     plain_http,
     "http",
-    "the client sent a plain HTTP request to the TLS port"
+    "the client sent a plain HTTP request to the TLS port: use https:// or a TLS client"
 );
-hostile_case!(random_bytes, "random", "the client does not speak TLS");
+hostile_case!(
+    a_proxy_request,
+    "connect",
+    "the client sent an HTTP proxy (CONNECT) request to the TLS port: tlscat is not a proxy"
+);
+hostile_case!(
+    random_bytes,
+    "random",
+    "the client does not speak TLS: point TLS clients at this port, plain ones elsewhere"
+);
 hostile_case!(
     an_sslv2_style_hello,
     "sslv2",
-    "the client does not speak TLS"
+    "the client does not speak TLS: point TLS clients at this port, plain ones elsewhere"
 );
 hostile_case!(
     a_truncated_client_hello,
     "truncated-hello",
-    "closed the connection during the handshake"
+    "the client closed the connection during the handshake: the client gave up: check its output"
+);
+hostile_case!(
+    a_client_that_gives_up_with_an_alert,
+    "hello-then-alert",
+    "the client aborted the handshake (handshake_failure alert): the client found nothing \
+     acceptable in our offer"
 );
 hostile_case!(
     a_malformed_extension_block,
@@ -329,12 +353,12 @@ hostile_case!(
 hostile_case!(
     a_huge_extension_block,
     "huge-extension",
-    "the client sent a malformed TLS message"
+    "): a broken or hostile peer"
 );
 hostile_case!(
     a_record_over_the_size_limit,
     "oversized-record",
-    "record larger than TLS allows"
+    "the client sent a record larger than TLS allows: a broken or hostile peer, or not TLS at all"
 );
 hostile_case!(
     a_reset_in_the_handshake,

@@ -15,6 +15,7 @@ mod events;
 mod files;
 mod front_door;
 mod gen_certs;
+mod hints;
 mod hostile;
 mod in_process;
 mod inspection;
