@@ -146,7 +146,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Plain<'_, S> {
                 lines.push(line);
                 continue;
             };
-            if status.len() >= 2 && status[..2].eq_ignore_ascii_case("OK") {
+            if starts_with_word(status, "OK") {
                 return Ok(lines);
             }
             return Err(refused(
@@ -165,7 +165,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Plain<'_, S> {
             if line.eq_ignore_ascii_case("\"STARTTLS\"") {
                 offered = true;
             }
-            if line.len() >= 2 && line[..2].eq_ignore_ascii_case("OK") {
+            if starts_with_word(&line, "OK") {
                 if !offered {
                     return Err(refused(
                         "the server does not offer STARTTLS in its capabilities".into(),
@@ -175,7 +175,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Plain<'_, S> {
                 self.send_line("STARTTLS").await?;
                 return self.expect_line("OK", "answer to STARTTLS").await;
             }
-            if line.len() >= 2 && line[..2].eq_ignore_ascii_case("NO") {
+            if starts_with_word(&line, "NO") {
                 return Err(refused(format!("the server said: {line}"), "see its words"));
             }
         }
@@ -369,7 +369,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Plain<'_, S> {
     /// One line that must start with `prefix`.
     async fn expect_line(&mut self, prefix: &str, what: &str) -> Result<()> {
         let line = self.read_line().await?;
-        if line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        if starts_with_word(&line, prefix) {
             return Ok(());
         }
         Err(refused(
@@ -516,6 +516,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Plain<'_, S> {
     }
 }
 
+/// Whether `line` starts with `word`, in any case (never splitting a character: the
+/// server's words may be anything).
+fn starts_with_word(line: &str, word: &str) -> bool {
+    line.get(..word.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(word))
+}
+
 fn too_many_lines(what: &str) -> Error {
     refused(
         format!("the server's {what} ran over {MAX_LINES} lines"),
@@ -572,6 +579,14 @@ fn ber(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_greeting_in_any_script_is_compared_without_splitting_characters() {
+        assert!(starts_with_word("ok begin", "OK"));
+        assert!(!starts_with_word("é", "OK"));
+        assert!(!starts_with_word("Oé", "OK"));
+        assert!(!starts_with_word("", "+OK"));
+    }
 
     #[test]
     fn ldap_results_are_read_from_the_extended_response() {
