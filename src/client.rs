@@ -268,12 +268,8 @@ async fn pipe(
             let mut buf = vec![0; 16 * 1024];
             let mut received = 0u64;
             loop {
-                let n = match within(Phase::Read, timeouts.read, from_server.read(&mut buf)).await?
-                {
-                    Ok(n) => n,
-                    Err(e) if tls::is_unexpected_eof(&e) => 0,
-                    Err(e) => return Err(tls::io_failure(e, Phase::Read, Side::Client)),
-                };
+                let n = conn::read_half(&mut from_server, &mut buf, timeouts.read, Side::Client)
+                    .await?;
                 if n == 0 {
                     break;
                 }

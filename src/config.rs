@@ -371,6 +371,16 @@ pub struct ServerTls {
     pub post_handshake_auth: bool,
 }
 
+impl ServerTls {
+    /// The `--client-ca` file, for the words of a rejection (empty without one).
+    pub fn client_ca(&self) -> String {
+        self.client_auth
+            .as_ref()
+            .map(|auth| auth.ca_file.display().to_string())
+            .unwrap_or_default()
+    }
+}
+
 impl Default for ServerTls {
     fn default() -> Self {
         ServerTls {
@@ -578,6 +588,23 @@ pub enum StarttlsProtocol {
 }
 
 impl StarttlsProtocol {
+    /// Every protocol, in the order the help lists them.
+    pub const ALL: [StarttlsProtocol; 13] = [
+        StarttlsProtocol::Smtp,
+        StarttlsProtocol::Lmtp,
+        StarttlsProtocol::Imap,
+        StarttlsProtocol::Pop3,
+        StarttlsProtocol::Ftp,
+        StarttlsProtocol::Xmpp,
+        StarttlsProtocol::XmppServer,
+        StarttlsProtocol::Ldap,
+        StarttlsProtocol::Postgres,
+        StarttlsProtocol::Mysql,
+        StarttlsProtocol::Nntp,
+        StarttlsProtocol::Sieve,
+        StarttlsProtocol::Irc,
+    ];
+
     /// The name `--starttls` takes (and s_client's).
     pub fn name(self) -> &'static str {
         match self {

@@ -84,6 +84,22 @@ where
     outcome(result, stream, side)
 }
 
+/// Reads once from the read half of a split stream, waiting at most `limit`: 0 at its
+/// end, also when the peer closed without close_notify (the caller's count of what
+/// arrived tells whether it was all).
+pub(crate) async fn read_half<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut [u8],
+    limit: Duration,
+    side: Side,
+) -> Result<usize> {
+    match within(Phase::Read, limit, reader.read(buf)).await? {
+        Ok(n) => Ok(n),
+        Err(e) if tls::is_unexpected_eof(&e) => Ok(0),
+        Err(e) => Err(tls::io_failure(e, Phase::Read, side)),
+    }
+}
+
 /// What a read's result means: data, the peer's close (clean or not), or a failure.
 pub(crate) fn outcome<S>(
     result: std::io::Result<usize>,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 use openssl::ssl::{SslConnector, SslRef, SslSession};
 use openssl::x509::X509VerifyResult;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
@@ -256,11 +256,7 @@ async fn echo(
     let download = async {
         let mut received = 0;
         while received < bytes {
-            let n = match within(Phase::Read, timeouts.read, from_server.read(buf)).await? {
-                Ok(n) => n,
-                Err(e) if tls::is_unexpected_eof(&e) => 0,
-                Err(e) => return Err(tls::io_failure(e, Phase::Read, Side::Client)),
-            };
+            let n = conn::read_half(&mut from_server, buf, timeouts.read, Side::Client).await?;
             if n == 0 {
                 break;
             }

@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use tlscat::config::{Address, DEFAULT_MESSAGE, DEFAULT_REPLY, HostPort, Passphrase, TlsVersion};
+use tlscat::config::{
+    Address, DEFAULT_MESSAGE, DEFAULT_REPLY, HostPort, Passphrase, StarttlsProtocol, TlsVersion,
+};
 
 use super::values::{
     parse_bytes, parse_connect, parse_count, parse_duration, parse_listen, parse_metrics,
-    parse_passphrase, parse_pins, parse_positive, parse_sni, parse_version,
+    parse_passphrase, parse_pins, parse_positive, parse_sni, parse_version, starttls_protocols,
 };
 
 /// Timeouts both sides have. DURATION: `10` or `10s`, `500ms`, `2m`.
@@ -115,23 +117,6 @@ pub enum CrlCheckArg {
     Leaf,
     /// Every certificate of the chain (each CA's CRL is then needed).
     Chain,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StarttlsArg {
-    Smtp,
-    Lmtp,
-    Imap,
-    Pop3,
-    Ftp,
-    Xmpp,
-    XmppServer,
-    Ldap,
-    Postgres,
-    Mysql,
-    Nntp,
-    Sieve,
-    Irc,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -456,8 +441,8 @@ pub struct ClientArgs {
     pub post_handshake_auth: bool,
     /// Speak this protocol in plaintext until the server agrees to start TLS, then
     /// handshake (as s_client -starttls); the plaintext goes to --trace.
-    #[arg(long, value_enum, value_name = "PROTOCOL", help_heading = "STARTTLS")]
-    pub starttls: Option<StarttlsArg>,
+    #[arg(long, value_name = "PROTOCOL", value_parser = starttls_protocols(), help_heading = "STARTTLS")]
+    pub starttls: Option<StarttlsProtocol>,
     /// The name STARTTLS announces: SMTP/LMTP's EHLO [default: this machine's name],
     /// XMPP's `to` domain [default: the server name].
     #[arg(

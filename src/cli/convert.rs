@@ -8,14 +8,14 @@ use std::time::Duration;
 use tlscat::config::{
     AccessRules, Backend, BenchConfig, BenchMode, ClientAuth, ClientConfig, ClientTls, ExecCommand,
     Expectations, Identity, Mode, OutputSettings, Profile, Revocation, ServerCertificate,
-    ServerConfig, ServerTls, SessionSettings, Starttls, StarttlsProtocol, Target, Timeouts,
-    TlsSettings, TlsVersion, Trace, Trust, TunnelSettings,
+    ServerConfig, ServerTls, SessionSettings, Starttls, Target, Timeouts, TlsSettings, TlsVersion,
+    Trace, Trust, TunnelSettings,
 };
 use tlscat::{Error, proxy};
 
 use super::args::{
     BenchArgs, BenchModeArg, ClientArgs, ConnectArgs, CrlCheckArg, KeyUpdateArg, ModeArg,
-    OutputArgs, PhaseTimeouts, ProfileArg, ProxyArg, ServerArgs, StarttlsArg, TlsArgs, VerifyArg,
+    OutputArgs, PhaseTimeouts, ProfileArg, ProxyArg, ServerArgs, TlsArgs, VerifyArg,
 };
 use super::values::{split_command, unescape};
 
@@ -342,21 +342,7 @@ impl TryFrom<ClientArgs> for ClientConfig {
             },
             max_conns: args.max_conns,
             starttls: args.starttls.map(|protocol| Starttls {
-                protocol: match protocol {
-                    StarttlsArg::Smtp => StarttlsProtocol::Smtp,
-                    StarttlsArg::Lmtp => StarttlsProtocol::Lmtp,
-                    StarttlsArg::Imap => StarttlsProtocol::Imap,
-                    StarttlsArg::Pop3 => StarttlsProtocol::Pop3,
-                    StarttlsArg::Ftp => StarttlsProtocol::Ftp,
-                    StarttlsArg::Xmpp => StarttlsProtocol::Xmpp,
-                    StarttlsArg::XmppServer => StarttlsProtocol::XmppServer,
-                    StarttlsArg::Ldap => StarttlsProtocol::Ldap,
-                    StarttlsArg::Postgres => StarttlsProtocol::Postgres,
-                    StarttlsArg::Mysql => StarttlsProtocol::Mysql,
-                    StarttlsArg::Nntp => StarttlsProtocol::Nntp,
-                    StarttlsArg::Sieve => StarttlsProtocol::Sieve,
-                    StarttlsArg::Irc => StarttlsProtocol::Irc,
-                },
+                protocol,
                 host: args.starttls_host,
             }),
             message: args.message.into_bytes(),

@@ -4,10 +4,23 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tlscat::config::{Address, DEFAULT_PORT, ExecCommand, HostPort, Passphrase, TlsVersion};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use tlscat::config::{
+    Address, DEFAULT_PORT, ExecCommand, HostPort, Passphrase, StarttlsProtocol, TlsVersion,
+};
 
 pub(super) fn parse_version(text: &str) -> Result<TlsVersion, String> {
     TlsVersion::parse(text).ok_or_else(|| format!("{text:?}: use 1.0, 1.1, 1.2 or 1.3"))
+}
+
+/// `--starttls`: one of the protocol names, listed in the help.
+pub(super) fn starttls_protocols() -> impl TypedValueParser<Value = StarttlsProtocol> {
+    PossibleValuesParser::new(StarttlsProtocol::ALL.map(StarttlsProtocol::name)).try_map(|name| {
+        StarttlsProtocol::ALL
+            .into_iter()
+            .find(|protocol| protocol.name() == name)
+            .ok_or("not a STARTTLS protocol")
+    })
 }
 
 pub(super) fn parse_passphrase(text: &str) -> Result<Passphrase, String> {

@@ -138,7 +138,7 @@ fn serve(
             return Err(match observer.verify_failure() {
                 Some(failure) => {
                     report.record_sent_chain(&failure.sent, output.show_certs);
-                    verify::client_rejection(&failure, acceptor.client_ca())
+                    verify::client_rejection(&failure, &config.tls.client_ca())
                 }
                 None => tls::handshake_failure(e, Side::Server, observer.clues(), acceptor.offer()),
             });
@@ -266,13 +266,7 @@ async fn client_certificate_after_handshake(
     report.extra().post_handshake_auth = true;
     let answered = events::await_client_certificate(tls, config.timeouts.handshake).await;
     if let Some(failure) = Observer::of(tls.ssl()).and_then(|o| o.verify_failure()) {
-        let client_ca = config
-            .tls
-            .client_auth
-            .as_ref()
-            .map(|auth| auth.ca_file.display().to_string())
-            .unwrap_or_default();
-        return Err(verify::client_rejection(&failure, &client_ca));
+        return Err(verify::client_rejection(&failure, &config.tls.client_ca()));
     }
     answered?;
     report.record_peer_chain(tls.ssl(), Side::Server, config.output.show_certs);

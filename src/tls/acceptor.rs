@@ -33,8 +33,6 @@ pub struct Acceptor {
     client_certificate_required: Option<bool>,
     /// The client certificate is asked for after the handshake (TLS 1.3).
     post_handshake_auth: bool,
-    /// The `--client-ca` file, for the words of a rejection.
-    client_ca: String,
     /// Which verified client certificates may connect.
     access: Arc<AccessRules>,
     /// What the server offers, in words, for the hints of failed handshakes.
@@ -55,11 +53,6 @@ impl Acceptor {
     /// What the server offers, in words.
     pub fn offer(&self) -> &Offer {
         &self.offer
-    }
-
-    /// The `--client-ca` file clients must chain to (empty without one).
-    pub fn client_ca(&self) -> &str {
-        &self.client_ca
     }
 
     /// Whether clients are asked for a certificate.
@@ -96,12 +89,6 @@ impl Acceptor {
             .map(|s| (s.summary.subject.clone(), s.expires))
             .collect()
     }
-}
-
-/// Unix time of a certificate's end of validity.
-fn expires(cert: &openssl::x509::X509Ref) -> Result<i64> {
-    let diff = openssl::asn1::Asn1Time::from_unix(0)?.diff(cert.not_after())?;
-    Ok(i64::from(diff.days) * 86_400 + i64::from(diff.secs))
 }
 
 /// Builds the contexts: the profile's preset, the protocol settings, each certificate with
@@ -141,7 +128,8 @@ pub fn acceptor(config: &ServerTls, generated: &Arc<TicketKeys>) -> Result<Accep
                 .identity
                 .display_path()
                 .to_string(),
-            expires: expires(&identity.cert)?,
+            expires: summary::unix_time(identity.cert.not_after())
+                .ok_or_else(|| Error::Internal("cannot read the certificate's notAfter".into()))?,
         })
     };
     for (index, (names, identity)) in others.iter().enumerate() {
@@ -189,11 +177,6 @@ pub fn acceptor(config: &ServerTls, generated: &Arc<TicketKeys>) -> Result<Accep
         served,
         client_certificate_required: config.client_auth.as_ref().map(|auth| auth.required),
         post_handshake_auth: config.post_handshake_auth,
-        client_ca: config
-            .client_auth
-            .as_ref()
-            .map(|auth| auth.ca_file.display().to_string())
-            .unwrap_or_default(),
         access: Arc::new(config.access.clone()),
         offer: Offer::of(&config.protocol),
     })

@@ -27,15 +27,16 @@ fn generated(path: &Path) -> bool {
     path.to_str().is_some_and(|p| GENERATED.contains(&p))
 }
 
-/// Reads a whole file, turning the common failures into a one-line fix.
-fn read_pem_file(path: &Path, flag: &str) -> Result<Vec<u8>> {
+/// Reads a whole file named by `flag` (or a default), turning the common failures into a
+/// one-line fix.
+pub(super) fn read_file(path: &Path, flag: &str) -> Result<Vec<u8>> {
     let shown = path.display();
     match std::fs::read(path) {
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
             Err(Error::Config(if generated(path) {
                 format!("{shown} is empty: regenerate it with scripts/gen-certs.sh --force")
             } else {
-                format!("{shown} ({flag}) is empty: pass a PEM file")
+                format!("{shown} ({flag}) is empty: check the file, or pass another")
             }))
         }
         Ok(bytes) => Ok(bytes),
@@ -50,12 +51,13 @@ fn read_pem_file(path: &Path, flag: &str) -> Result<Vec<u8>> {
             "cannot read {shown}: permission denied: run as a user who can read it, or pass another {flag}"
         ))),
         Err(e) => Err(Error::Config(format!(
-            "cannot read {shown}: {e}: pass a readable PEM file with {flag}"
+            "cannot read {shown}: {e}: pass a readable file with {flag}"
         ))),
     }
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+/// Whether `needle` occurs in `haystack`.
+pub(super) fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle.as_bytes())
@@ -63,7 +65,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 /// All certificates of a PEM file, in order (a leaf followed by its chain, or a CA bundle).
 pub fn load_certificates(path: &Path, flag: &str) -> Result<Vec<X509>> {
-    let pem = read_pem_file(path, flag)?;
+    let pem = read_file(path, flag)?;
     let shown = path.display();
     match X509::stack_from_pem(&pem) {
         Ok(certs) if !certs.is_empty() => Ok(certs),
@@ -111,7 +113,7 @@ fn load_private_key(
     passphrase: Option<&Passphrase>,
     insecure_permissions: bool,
 ) -> Result<PKey<Private>> {
-    let pem = read_pem_file(path, flag)?;
+    let pem = read_file(path, flag)?;
     check_private(path, flag, insecure_permissions)?;
     let shown = path.display();
     let secret = passphrase.map(read_passphrase).transpose()?;

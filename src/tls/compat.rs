@@ -377,28 +377,28 @@ pub(super) fn sent_chain(ctx: &openssl::x509::X509StoreContextRef) -> Vec<openss
     }
 }
 
-/// Schedules a TLS 1.3 KeyUpdate (sent with the next write or handshake call); with
-/// `requested`, the peer must answer with its own (`SSL_key_update`).
-pub(super) fn key_update(ssl: &SslRef, requested: bool) -> Result<(), ErrorStack> {
-    // SAFETY: a valid SSL; OpenSSL only records the request in it.
-    let done = unsafe { SSL_key_update(ssl.as_ptr(), c_int::from(requested)) };
-    if done == 1 {
+/// OpenSSL's usual answer: 1 is success, anything else left its reasons on the error
+/// queue.
+fn succeeded(ret: c_int) -> Result<(), ErrorStack> {
+    if ret == 1 {
         Ok(())
     } else {
         Err(ErrorStack::get())
     }
 }
 
+/// Schedules a TLS 1.3 KeyUpdate (sent with the next write or handshake call); with
+/// `requested`, the peer must answer with its own (`SSL_key_update`).
+pub(super) fn key_update(ssl: &SslRef, requested: bool) -> Result<(), ErrorStack> {
+    // SAFETY: a valid SSL; OpenSSL only records the request in it.
+    succeeded(unsafe { SSL_key_update(ssl.as_ptr(), c_int::from(requested)) })
+}
+
 /// Schedules a TLS 1.2 renegotiation (`SSL_renegotiate`): a client's next handshake call
 /// runs it; a server's sends a HelloRequest.
 pub(super) fn renegotiate(ssl: &SslRef) -> Result<(), ErrorStack> {
     // SAFETY: a valid SSL; OpenSSL only records the request in it.
-    let done = unsafe { SSL_renegotiate(ssl.as_ptr()) };
-    if done == 1 {
-        Ok(())
-    } else {
-        Err(ErrorStack::get())
-    }
+    succeeded(unsafe { SSL_renegotiate(ssl.as_ptr()) })
 }
 
 /// Whether a renegotiation asked for has not finished yet (`SSL_renegotiate_pending`).
@@ -422,12 +422,7 @@ pub(super) fn early_data_status(ssl: &SslRef) -> &'static str {
 /// offered post-handshake authentication.
 pub(super) fn request_client_certificate(ssl: &SslRef) -> Result<(), ErrorStack> {
     // SAFETY: a valid SSL; OpenSSL only records the request in it.
-    let done = unsafe { SSL_verify_client_post_handshake(ssl.as_ptr()) };
-    if done == 1 {
-        Ok(())
-    } else {
-        Err(ErrorStack::get())
-    }
+    succeeded(unsafe { SSL_verify_client_post_handshake(ssl.as_ptr()) })
 }
 
 /// A client context that offers post-handshake authentication (TLS 1.3).
@@ -493,11 +488,7 @@ pub(super) fn set_ticket_keys(
             ) as c_int
         }
     };
-    if installed == 1 {
-        Ok(())
-    } else {
-        Err(openssl::error::ErrorStack::get())
-    }
+    succeeded(installed)
 }
 
 #[cfg(not(ossl300))]

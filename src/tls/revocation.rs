@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::cert;
 use super::compat;
-use super::summary::{rfc3339, unix_time};
+use super::summary::{rfc3339, unix_now, unix_time};
 use crate::config::Revocation;
 use crate::error::{Error, Result};
 
@@ -52,16 +52,8 @@ pub(super) fn add_crls(
 /// Reads one CRL file (PEM or DER), with a one-line error naming the file and the fix.
 fn read_crl(path: &Path) -> Result<(SslFiletype, X509Crl)> {
     let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::Config(match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                format!("{shown} not found: check the path given to --crl")
-            }
-            _ => format!("cannot read {shown} (--crl): {e}"),
-        })
-    })?;
-    let pem = bytes.windows(10).any(|w| w == b"-----BEGIN");
-    let parsed = if pem {
+    let bytes = cert::read_file(path, "--crl")?;
+    let parsed = if cert::contains(&bytes, "-----BEGIN") {
         X509Crl::from_pem(&bytes).map(|crl| (SslFiletype::PEM, crl))
     } else {
         X509Crl::from_der(&bytes).map(|crl| (SslFiletype::ASN1, crl))
@@ -79,7 +71,7 @@ fn warn_if_stale(path: &Path, crl: &X509Crl) {
     let Some(next) = crl.next_update().and_then(unix_time) else {
         return;
     };
-    if next < now() {
+    if next < unix_now() {
         warn!(
             "{}: this CRL of {} expired at {} (its next update): certificates it covers will \
              be refused until a fresh one is passed",
@@ -90,25 +82,12 @@ fn warn_if_stale(path: &Path, crl: &X509Crl) {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Reads a DER OCSP response (`openssl ocsp -respout`) to staple with `leaf`: refused if
 /// it is not one, is an error response, or answers for another certificate (checked when
 /// `chain` holds the issuer); a warning if it is out of date or not "good".
 pub(super) fn load_staple(path: &Path, leaf: &X509Ref, chain: &[X509]) -> Result<Vec<u8>> {
     let shown = path.display();
-    let der = std::fs::read(path).map_err(|e| {
-        Error::Config(match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                format!("{shown} not found: check the path given to --ocsp-response")
-            }
-            _ => format!("cannot read {shown} (--ocsp-response): {e}"),
-        })
-    })?;
+    let der = cert::read_file(path, "--ocsp-response")?;
     let response = OcspResponse::from_der(&der).map_err(|_| {
         Error::Config(format!(
             "{shown} is not a DER OCSP response: make one with openssl ocsp … -respout FILE \

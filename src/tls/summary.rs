@@ -41,9 +41,7 @@ pub struct CertSummary {
 /// Describes a certificate for reports and diagnostics.
 pub fn summary(cert: &X509Ref) -> CertSummary {
     let not_after = unix_time(cert.not_after());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = unix_now();
     let key = cert.public_key().ok();
     CertSummary {
         subject: name(cert.subject_name()),
@@ -90,6 +88,13 @@ fn key_type(key: &PKey<openssl::pkey::Public>) -> String {
         Id::DSA => "DSA".into(),
         other => format!("key type {}", other.as_raw()),
     }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Seconds since the Unix epoch of an ASN.1 time.

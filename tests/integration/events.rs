@@ -23,6 +23,23 @@ fn s_server(pki: &Pki, extra: &[&str]) -> (Proc, String) {
     (proc, accept.trim_start_matches("ACCEPT ").to_string())
 }
 
+/// `openssl s_client` to `target` with SNI localhost, trusting `pki`'s CA.
+fn s_client(pki: &Pki, target: &str) -> Command {
+    require("openssl", "openssl");
+    let mut command = Command::new("openssl");
+    command
+        .args([
+            "s_client",
+            "-connect",
+            target,
+            "-servername",
+            "localhost",
+            "-CAfile",
+        ])
+        .arg(pki.ca());
+    command
+}
+
 /// `tlscat client` to `target` (SNI localhost) trusting `pki`, with `extra` flags.
 fn client(pki: &Pki, target: &str, extra: &[&str]) -> Output {
     run(tlscat()
@@ -132,38 +149,16 @@ fn early_data_with_openssl_on_either_side() {
     assert_eq!(report["early_data"]["status"], "accepted", "{report}");
 
     // s_client, tlscat server: the session from a first connection, then 0-RTT.
-    require("openssl", "openssl");
     let server = Server::start(&pki, &["--max-early-data", "1024"]);
     let session = arg(&pki.path("session.pem"));
     let first = run_with_input(
-        Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &server.target(),
-                "-servername",
-                "localhost",
-            ])
-            .args([
-                "-CAfile",
-                &arg(&pki.ca()),
-                "-sess_out",
-                &session,
-                "-ign_eof",
-            ]),
+        s_client(&pki, &server.target()).args(["-sess_out", &session, "-ign_eof"]),
         b"first\n",
     );
     assert_exit(&first, 0);
     let second = run_with_input(
-        Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &server.target(),
-                "-servername",
-                "localhost",
-            ])
-            .args(["-CAfile", &arg(&pki.ca()), "-sess_in", &session])
+        s_client(&pki, &server.target())
+            .args(["-sess_in", &session])
             .args(["-early_data", &early, "-ign_eof"]),
         b"second\n",
     );
@@ -200,15 +195,7 @@ fn key_update_reaches_s_server_and_s_clients_reach_tlscat() {
     let server = Server::start(&pki, &["--mode", "echo", "--trace"]);
     let mut s_client = Proc::spawn(
         "openssl s_client",
-        Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &server.target(),
-                "-servername",
-                "localhost",
-            ])
-            .args(["-CAfile", &arg(&pki.ca()), "-tls1_3"]),
+        s_client(&pki, &server.target()).args(["-tls1_3"]),
     );
     s_client.wait_stdout("the handshake", |l| l.contains("Verify return code: 0"));
     writeln!(s_client.stdin(), "before").unwrap();
@@ -272,15 +259,7 @@ fn renegotiation_works_when_both_sides_allow_it_and_is_refused_by_default() {
 
     // s_client follows the server's HelloRequest; its R renegotiates from its side.
     let output = run_with_input(
-        Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &willing.target(),
-                "-servername",
-                "localhost",
-            ])
-            .args(["-CAfile", &arg(&pki.ca()), "-tls1_2", "-ign_eof"]),
+        s_client(&pki, &willing.target()).args(["-tls1_2", "-ign_eof"]),
         b"hello\n",
     );
     assert_exit(&output, 0);
@@ -331,15 +310,8 @@ fn post_handshake_authentication_with_tlscat_and_s_client() {
 
     // OpenSSL's client, with -enable_pha.
     let output = run_with_input(
-        Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &server.target(),
-                "-servername",
-                "localhost",
-            ])
-            .args(["-CAfile", &arg(&pki.ca()), "-enable_pha", "-ign_eof"])
+        s_client(&pki, &server.target())
+            .args(["-enable_pha", "-ign_eof"])
             .args(["-cert", &arg(&pki.path("client.crt"))])
             .args(["-key", &arg(&pki.path("client.key"))]),
         b"hello\n",
