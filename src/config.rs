@@ -417,6 +417,8 @@ pub struct ServerConfig {
     pub reuse_port: bool,
     /// Expect a PROXY protocol (v1 or v2) header before TLS, from a load balancer.
     pub proxy_protocol: bool,
+    /// Answer PostgreSQL's SSLRequest before TLS (`--starttls postgres`).
+    pub postgres_ssl_request: bool,
     /// What to do after the handshake.
     pub mode: Mode,
     /// The folder served in [`Mode::Files`].
@@ -454,6 +456,7 @@ impl Default for ServerConfig {
             listen: vec![Address::Tcp(HostPort::new("localhost", DEFAULT_PORT))],
             reuse_port: false,
             proxy_protocol: false,
+            postgres_ssl_request: false,
             mode: Mode::Reply,
             root: None,
             backend: None,

@@ -430,6 +430,32 @@ impl Stream {
         }
     }
 
+    /// The first byte waiting to be read, left in place (`None`: the peer closed).
+    pub(crate) async fn peek_byte(&self) -> io::Result<Option<u8>> {
+        let mut byte = [std::mem::MaybeUninit::uninit()];
+        let peek = |fd: std::os::fd::BorrowedFd<'_>, byte: &mut [std::mem::MaybeUninit<u8>]| {
+            socket2::SockRef::from(&fd).peek(byte)
+        };
+        let read = loop {
+            let result = match &self.socket {
+                Transport::Tcp(s) => {
+                    s.readable().await?;
+                    s.try_io(Interest::READABLE, || peek(s.as_fd(), &mut byte))
+                }
+                Transport::Unix(s) => {
+                    s.readable().await?;
+                    s.try_io(Interest::READABLE, || peek(s.as_fd(), &mut byte))
+                }
+            };
+            match result {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => break other?,
+            }
+        };
+        // SAFETY: `peek` initialised the `read` bytes it reports.
+        Ok((read == 1).then(|| unsafe { byte[0].assume_init() }))
+    }
+
     /// Sends everything held back; `Pending` until the socket took it all.
     fn poll_send_held(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let Some(held) = self.held.as_deref_mut() else {

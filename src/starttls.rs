@@ -10,6 +10,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::config::StarttlsProtocol as Protocol;
 use crate::conn::within;
 use crate::error::{Error, Phase, Result};
+use crate::listen::Stream;
 use crate::report::printable;
 use crate::tls::observe::Observer;
 use crate::tls::trace::Direction;
@@ -36,6 +37,59 @@ pub async fn negotiate<S: AsyncRead + AsyncWrite + Unpin>(
     };
     within(Phase::Starttls, limit, plain.speak(protocol, host)).await??;
     plain.nothing_more()
+}
+
+/// PostgreSQL's SSLRequest and GSSENCRequest: a length of 8 and a request code.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+const GSSENC_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30];
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// The server's side of PostgreSQL's start (`server --starttls postgres`), within
+/// `limit`: `S` to the client's SSLRequest, `N` to a GSSENCRequest (which libpq may send
+/// first). A client that starts with TLS at once (libpq's sslnegotiation=direct) is left
+/// to the handshake; anything else is refused.
+pub(crate) async fn accept_postgres(
+    stream: &mut Stream,
+    observer: &Observer,
+    limit: Duration,
+) -> Result<()> {
+    let hint = "this port takes PostgreSQL clients that ask for TLS (libpq: sslmode=require)";
+    let answer = async {
+        for _ in 0..2 {
+            match stream.peek_byte().await.map_err(io_failed)? {
+                Some(TLS_HANDSHAKE) => return Ok(()),
+                Some(_) => {}
+                None => return Err(refused("the client closed the connection".into(), hint)),
+            }
+            let mut request = [0; 8];
+            stream.read_exact(&mut request).await.map_err(io_failed)?;
+            let (name, answer) = match request {
+                SSL_REQUEST => ("SSLRequest", b'S'),
+                GSSENC_REQUEST => ("GSSENCRequest", b'N'),
+                _ => {
+                    return Err(refused(
+                        format!(
+                            "the client's first message is not PostgreSQL's SSLRequest: {}",
+                            printable(&request)
+                        ),
+                        hint,
+                    ));
+                }
+            };
+            observer.plaintext(Direction::Received, request.len(), || name.into());
+            stream.write_all(&[answer]).await.map_err(io_failed)?;
+            observer.plaintext(Direction::Sent, 1, || char::from(answer).into());
+            if answer == b'S' {
+                return Ok(());
+            }
+        }
+        Err(refused(
+            "the client asked for GSS encryption twice".into(),
+            hint,
+        ))
+    };
+    within(Phase::Starttls, limit, answer).await?
 }
 
 /// A refusal or a protocol error, in the server's words where there are some.
@@ -385,8 +439,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Plain<'_, S> {
 
     async fn send(&mut self, bytes: &[u8], words: impl FnOnce() -> String) -> Result<()> {
         self.observer.plaintext(Direction::Sent, bytes.len(), words);
-        self.stream.write_all(bytes).await.map_err(write_failed)?;
-        self.stream.flush().await.map_err(write_failed)
+        self.stream.write_all(bytes).await.map_err(io_failed)?;
+        self.stream.flush().await.map_err(io_failed)
     }
 
     /// One line without its CR LF, as printable text; at most [`MAX_LINE`] bytes.
@@ -480,10 +534,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Plain<'_, S> {
     /// Reads more from the server; its end here is a refusal.
     async fn fill(&mut self) -> Result<()> {
         let mut chunk = [0; 2048];
-        let read = self.stream.read(&mut chunk).await.map_err(|e| Error::Io {
-            phase: Phase::Starttls,
-            source: e,
-        })?;
+        let read = self.stream.read(&mut chunk).await.map_err(io_failed)?;
         if read == 0 {
             let pending = printable(&self.buffer);
             return Err(refused(
@@ -530,7 +581,8 @@ fn too_many_lines(what: &str) -> Error {
     )
 }
 
-fn write_failed(e: std::io::Error) -> Error {
+/// A read or write of the plaintext phase failed.
+fn io_failed(e: std::io::Error) -> Error {
     Error::Io {
         phase: Phase::Starttls,
         source: e,

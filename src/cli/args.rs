@@ -174,6 +174,11 @@ pub struct ServerArgs {
     /// and report the client address it names; refuse connections without one.
     #[arg(long, help_heading = "Operations")]
     pub proxy_protocol: bool,
+    /// Answer PostgreSQL's SSLRequest before the handshake, so that libpq clients
+    /// (sslmode=require or verify-full) reach a --forward in front of PostgreSQL; clients
+    /// that start with TLS (sslnegotiation=direct) are served too.
+    #[arg(long, value_name = "PROTOCOL", value_parser = ["postgres"], help_heading = "Operations")]
+    pub starttls: Option<String>,
     /// Also reload when the certificate, key, CA or ticket key files change, checking this
     /// often (SIGHUP always reloads).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Operations")]

@@ -199,6 +199,7 @@ impl TryFrom<ServerArgs> for ServerConfig {
             listen: args.listen,
             reuse_port: args.reuse_port,
             proxy_protocol: args.proxy_protocol,
+            postgres_ssl_request: args.starttls.is_some(),
             mode,
             root: args.root,
             backend: args.forward.map(|address| Backend {

@@ -26,6 +26,7 @@ use crate::inspect;
 use crate::listen::{PeerAddr, Stream};
 use crate::proxy;
 use crate::report::{self, EarlyDataReport, Report, millis};
+use crate::starttls;
 use crate::tls::hello;
 use crate::tls::observe::Observer;
 use crate::tls::{self, Acceptor, Side, events, verify};
@@ -122,6 +123,11 @@ fn serve(
         } else {
             Observer::new(Side::Server, report.peer.clone(), trace)
         };
+        if config.postgres_ssl_request {
+            // Boxed: only PostgreSQL's front door needs it.
+            let limit = timeouts.handshake;
+            Box::pin(starttls::accept_postgres(&mut stream, &observer, limit)).await?;
+        }
         let ssl = tls::server_ssl(acceptor, &observer)?;
         let mut tls = SslStream::new(ssl, stream)?;
         let started = Instant::now();
@@ -184,10 +190,9 @@ fn serve(
             Mode::Echo => echo(&mut tls, shared, report, handshake_done).await?,
             Mode::Inspect => Box::pin(inspect(&mut tls, shared, report, handshake_done)).await?,
             Mode::Files => files::serve(&mut tls, shared, report, handshake_done).await?,
-            // Boxed: a tunnel's state is its own, not every connection's. Tunnels pass
-            // the ends on themselves.
+            // Tunnels pass the ends on themselves.
             Mode::Forward | Mode::Exec => {
-                Box::pin(tunnel(&mut tls, shared, report)).await?;
+                tunnel(&mut tls, shared, report).await?;
                 return Ok(());
             }
         };
@@ -227,14 +232,16 @@ fn serve(
     }
 }
 
-/// Forward or exec mode: the connection goes through a tunnel.
+/// Forward or exec mode: the connection goes through a tunnel. Each mode's future is
+/// boxed on its own: a tunnel's task holds it for the tunnel's whole life, so it is
+/// neither every connection's nor sized for the other mode.
 async fn tunnel(tls: &mut Tls, shared: &Shared, report: &mut Report) -> Result<()> {
     match (&shared.config.mode, &shared.config.backend) {
         (Mode::Forward, Some(backend)) => {
             let client = report.peer.parse().ok();
-            forward::forward(tls, shared, report, backend, client).await
+            Box::pin(forward::forward(tls, shared, report, backend, client)).await
         }
-        _ => forward::exec(tls, shared, report).await,
+        _ => Box::pin(forward::exec(tls, shared, report)).await,
     }
 }
 
@@ -466,6 +473,22 @@ mod tests {
     /// The size of what `function` returns, without calling it.
     fn returned_size<A, B, C, D, E, G, R>(_function: impl FnOnce(A, B, C, D, E, G) -> R) -> usize {
         std::mem::size_of::<R>()
+    }
+
+    fn returned_size_5<A, B, C, D, E, R>(_function: impl FnOnce(A, B, C, D, E) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// An idle tunnel holds its forward future (boxed, beside its task) for its whole
+    /// life: only what the pump needs, not the connect's or the report's room.
+    #[test]
+    fn an_idle_tunnel_holds_at_most_640_bytes_of_future() {
+        let size = returned_size_5(forward::forward);
+        assert!(
+            size <= 640,
+            "the forward future grew to {size} bytes, which every idle tunnel holds: box \
+             what is held only before or after the pump"
+        );
     }
 
     /// Every idle connection holds its task: this future, plus the runtime's header, in a

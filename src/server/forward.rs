@@ -29,7 +29,11 @@ pub(super) async fn forward(
     let config = &shared.config;
     let target = backend.address.to_string();
     let started = Instant::now();
-    let connected = tunnel::PlainStream::connect(&backend.address, config.tunnel.connect_timeout);
+    // Boxed: the connect future is large, and an idle tunnel's task would keep its room.
+    let connected = Box::pin(tunnel::PlainStream::connect(
+        &backend.address,
+        config.tunnel.connect_timeout,
+    ));
     let mut plain = match connected.await {
         Ok(plain) => plain,
         Err(e) => {
@@ -42,11 +46,7 @@ pub(super) async fn forward(
             });
         }
     };
-    let mut tunnel = TunnelReport {
-        plain: target,
-        connect_ms: Some(millis(started.elapsed())),
-        ..TunnelReport::default()
-    };
+    let connect_ms = Some(millis(started.elapsed()));
     if let Some(version) = backend.send_proxy {
         let header = proxy::encode(
             version,
@@ -54,10 +54,6 @@ pub(super) async fn forward(
             tls.get_ref().local_addr(),
             &facts(tls, report),
         );
-        tunnel.proxy_header = Some(match version {
-            proxy::Version::V1 => "v1",
-            proxy::Version::V2 => "v2",
-        });
         if let Err(e) = write_plain(&mut plain, &header, config.timeouts.write).await {
             tls.get_mut().abort();
             return Err(e);
@@ -68,6 +64,16 @@ pub(super) async fn forward(
     shared
         .metrics
         .tunnel_closed(outcome.tls_to_plain, outcome.plain_to_tls);
+    // Made after the tunnel ends, so that an idle tunnel's task does not hold it.
+    let tunnel = TunnelReport {
+        plain: target,
+        connect_ms,
+        proxy_header: backend.send_proxy.map(|version| match version {
+            proxy::Version::V1 => "v1",
+            proxy::Version::V2 => "v2",
+        }),
+        ..TunnelReport::default()
+    };
     finish(report, tunnel, outcome)
 }
 
@@ -77,25 +83,24 @@ pub(super) async fn exec(tls: &mut Tls, shared: &Shared, report: &mut Report) ->
     let Some(command) = &config.exec else {
         return Err(Error::Internal("exec mode without a program".into()));
     };
-    let env = environment(tls, report);
-    let mut program = match exec::Program::spawn(command, &env) {
+    let mut program = match exec::Program::spawn(command, &environment(tls, report)) {
         Ok(program) => program,
         Err(e) => {
             tls.get_mut().abort();
             return Err(e);
         }
     };
-    let tunnel = TunnelReport {
-        plain: command.program.clone(),
-        ..TunnelReport::default()
-    };
     shared.metrics.tunnel_opened();
     let outcome = tunnel::pump(tls, &mut program, limits(shared)).await;
     shared
         .metrics
         .tunnel_closed(outcome.tls_to_plain, outcome.plain_to_tls);
-    let status = program.finish(config.timeouts.close).await;
-    let mut tunnel = tunnel;
+    // Boxed: only the end needs its room.
+    let status = Box::pin(program.finish(config.timeouts.close)).await;
+    let mut tunnel = TunnelReport {
+        plain: command.program.clone(),
+        ..TunnelReport::default()
+    };
     match status {
         Ok(status) => tunnel.exit_status = status.code(),
         Err(e) => debug!("{}: waiting for the program: {e}", report.peer),

@@ -295,3 +295,48 @@ fn bytes_altered_on_the_path_fail_the_integrity_check() {
     );
     relaying.join().unwrap();
 }
+
+/// The net under the verification hints: a certificate that failed verification where no
+/// observer of ours recorded why (a plain OpenSSL connector, in-process) still reads as a
+/// certificate problem (exit 5) with a generic fix, not as a raw OpenSSL string.
+#[test]
+fn an_unrecorded_verify_failure_is_still_a_certificate_problem() {
+    use openssl::ssl::{HandshakeError, SslAcceptor, SslConnector, SslFiletype, SslMethod};
+    use tlscat::tls::{Clues, Offer, Side, handshake_failure};
+
+    let pki = Pki::ecdsa();
+    let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+    acceptor
+        .set_certificate_chain_file(pki.path("server.crt"))
+        .unwrap();
+    acceptor
+        .set_private_key_file(pki.path("server.key"), SslFiletype::PEM)
+        .unwrap();
+    let acceptor = acceptor.build();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        socket.set_read_timeout(Some(WAIT)).unwrap();
+        // It fails: the client does not trust our CA.
+        let _ = acceptor.accept(socket);
+    });
+
+    // The default trust store, which does not hold the test CA.
+    let connector = SslConnector::builder(SslMethod::tls()).unwrap().build();
+    let socket = TcpStream::connect(addr).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let failure = match connector.connect("localhost", socket) {
+        Err(HandshakeError::Failure(mid)) => mid.into_error(),
+        Err(other) => panic!("the handshake failed some other way: {other}"),
+        Ok(_) => panic!("an unknown CA was trusted"),
+    };
+    let error = handshake_failure(failure, Side::Client, Clues::default(), &Offer::default());
+    assert_eq!(error.exit_code(), 5, "{error}");
+    assert_eq!(
+        error.to_string(),
+        "certificate rejected: the server's certificate did not verify: check that it is \
+         signed by a trusted CA, valid now, and issued for this name"
+    );
+    server.join().unwrap();
+}

@@ -642,19 +642,51 @@ fn psql_major() -> u32 {
         .unwrap_or(0)
 }
 
+/// psql without TLS to 127.0.0.1:`port` (a client tunnel's plain side), running `sql`.
+fn psql_plain(port: u16, sql: &str) -> std::process::Output {
+    run(Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=disable"
+        ))
+        .args(["-Atc", sql]))
+}
+
+/// psql against a terminating tlscat in front of PostgreSQL, verified (the name and the
+/// CA), with libpq 17's `sslnegotiation` if given (`postgres`: the SSLRequest first, as
+/// every libpq does; `direct`: TLS at once).
+fn psql_verified(pki: &Pki, server: &Server, negotiation: Option<&str>) -> std::process::Output {
+    let mut options = format!(
+        "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full \
+         sslrootcert={}",
+        server.port(),
+        pki.ca().display()
+    );
+    if let Some(negotiation) = negotiation {
+        options.push_str(&format!(" sslnegotiation={negotiation}"));
+    }
+    run(Command::new("psql")
+        .arg(options)
+        .args(["-Atc", "select 6 * 7"]))
+}
+
 #[test]
 fn psql_reaches_postgresql_through_both_ends_of_a_tunnel() {
     let pki = Pki::ecdsa();
     let postgres = Postgres::start(None);
     let backend = format!("unix:{}", postgres.socket.display());
-    let server = forwarder(&pki, &backend, &["--alpn", "postgresql", "--json"]);
+    // libpq before 17 asks with an SSLRequest and offers no ALPN; tlscat's originating
+    // end and libpq 17's direct negotiation start TLS at once, with ALPN postgresql.
+    let front_door = [
+        "--starttls",
+        "postgres",
+        "--alpn",
+        "postgresql",
+        "--alpn-optional",
+    ];
+    let server = forwarder(&pki, &backend, &[&front_door[..], &["--json"]].concat());
     let (tunnel, port) = originator(&pki, &server.target(), &["--alpn", "postgresql", "--json"]);
     for _ in 0..2 {
-        let output = run(Command::new("psql")
-            .arg(format!(
-                "host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=disable"
-            ))
-            .args(["-Atc", "select 6 * 7"]));
+        let output = psql_plain(port, "select 6 * 7");
         assert_exit(&output, 0);
         assert_eq!(text(&output.stdout), "42\n", "{}", text(&output.stderr));
     }
@@ -664,19 +696,83 @@ fn psql_reaches_postgresql_through_both_ends_of_a_tunnel() {
     let served = server.proc.wait_json("connection", 2);
     assert_eq!(served[0]["tunnel"]["plain"], backend, "{}", served[0]);
 
-    // A client that speaks TLS to PostgreSQL directly (psql 17+): verified, through tlscat.
-    if psql_major() >= 17 {
-        let output = run(Command::new("psql")
-            .arg(format!(
-                "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full \
-                 sslrootcert={} sslnegotiation=direct",
-                server.port(),
-                pki.ca().display()
-            ))
-            .args(["-Atc", "select 1"]));
+    // psql itself, verifying tlscat's certificate: its SSLRequest is answered first.
+    let direct_too = psql_major() >= 17;
+    let output = psql_verified(&pki, &server, direct_too.then_some("postgres"));
+    assert_exit(&output, 0);
+    assert_eq!(text(&output.stdout), "42\n", "{}", text(&output.stderr));
+    let served = &server.proc.wait_json("connection", 3)[2];
+    assert_eq!(served["verified"], false, "no client certificate: {served}");
+    assert_eq!(served["sni"], "localhost", "{served}");
+    if direct_too {
+        let output = psql_verified(&pki, &server, Some("direct"));
         assert_exit(&output, 0);
+        assert_eq!(text(&output.stdout), "42\n", "{}", text(&output.stderr));
     }
+
+    // A client that does not ask for TLS is refused, with the reason in the log.
+    let output = psql_plain(server.port(), "select 1");
+    assert!(!output.status.success(), "a plaintext client got in");
+    server
+        .proc
+        .wait_stderr("the client's first message is not PostgreSQL's SSLRequest");
     drop(postgres.proc);
+}
+
+/// The originating end in front of PostgreSQL's own TLS (any version): each tunnel's
+/// connection asks with an SSLRequest first (`--starttls postgres`), then verifies.
+#[test]
+fn a_client_tunnel_reaches_postgresql_tls_through_its_ssl_request() {
+    let pki = Pki::ecdsa();
+    let postgres = Postgres::start(Some((&pki.path("server.crt"), &pki.path("server.key"))));
+    let target = format!("127.0.0.1:{}", postgres.port.expect("a TCP port with TLS"));
+    let (tunnel, port) = originator(&pki, &target, &["--starttls", "postgres", "--json"]);
+    let output = psql_plain(
+        port,
+        "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+    );
+    assert_exit(&output, 0);
+    assert_eq!(
+        text(&output.stdout),
+        "t\n",
+        "PostgreSQL sees TLS: {}",
+        text(&output.stderr)
+    );
+    let report = &tunnel.wait_json("connection", 1)[0];
+    assert_eq!(report["verified"], true, "{report}");
+    drop(postgres.proc);
+}
+
+/// `--starttls postgres` answers `N` to a GSSENCRequest, `S` to the SSLRequest that
+/// follows, and then the TLS handshake is the usual one.
+#[test]
+fn the_postgres_front_door_declines_gss_and_agrees_to_tls() {
+    use openssl::ssl::{SslConnector, SslMethod};
+
+    let pki = Pki::ecdsa();
+    let server = Server::start(&pki, &["--starttls", "postgres", "--trace"]);
+    let mut socket = TcpStream::connect(server.target()).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let mut answer = [0; 1];
+    socket
+        .write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30])
+        .unwrap();
+    socket.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"N", "GSSENCRequest declined");
+    socket
+        .write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+        .unwrap();
+    socket.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"S", "SSLRequest accepted");
+    let mut connector = SslConnector::builder(SslMethod::tls()).unwrap();
+    connector.set_ca_file(pki.ca()).unwrap();
+    let mut tls = connector.build().connect("localhost", socket).unwrap();
+    tls.write_all(b"Hello from the client!").unwrap();
+    let mut reply = Vec::new();
+    let _ = tls.read_to_end(&mut reply);
+    assert_eq!(reply, b"Hello from the server!");
+    let trace = server.proc.wait_stderr("SSLRequest");
+    assert!(trace.contains("plaintext"), "{trace}");
 }
 
 #[test]
