@@ -484,25 +484,32 @@ TIMEOUTidle = 600
     return fronts
 
 
-def curl_latencies(url, cafile, count):
+def curl_latencies(targets, count):
     """Request latency in us (curl: from the request about to go out to the first byte of
-    the response: time_starttransfer - time_pretransfer), `count` sequential requests."""
-    samples = []
-    for _ in range(count):
-        argv = ["curl", "-sS", "--http1.1", "-o", "/dev/null", "--max-time", "10",
-                "-w", "%{time_pretransfer} %{time_starttransfer}", url]
-        if cafile:
-            argv[1:1] = ["--cacert", cafile]
-        done = subprocess.run(argv, capture_output=True, text=True)
-        try:
-            pre, first = map(float, done.stdout.split())
-            samples.append((first - pre) * 1e6)
-        except ValueError:
-            log(f"curl {url}: {done.stderr.strip()}")
-    samples.sort()
-    if not samples:
-        return None, None
-    return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    the response: time_starttransfer - time_pretransfer), `count` sequential requests to
+    each of `targets` (name -> (url, cafile or None)), taking turns request by request so
+    that every target meets the same noise: name -> (p50, p99)."""
+    samples = {name: [] for name in targets}
+    names = list(targets)
+    for turn in range(count):
+        for name in names[turn % len(names):] + names[:turn % len(names)]:
+            url, cafile = targets[name]
+            argv = ["curl", "-sS", "--http1.1", "-o", "/dev/null", "--max-time", "10",
+                    "-w", "%{time_pretransfer} %{time_starttransfer}", url]
+            if cafile:
+                argv[1:1] = ["--cacert", cafile]
+            done = subprocess.run(argv, capture_output=True, text=True)
+            try:
+                pre, first = map(float, done.stdout.split())
+                samples[name].append((first - pre) * 1e6)
+            except ValueError:
+                log(f"curl {url}: {done.stderr.strip()}")
+    percentiles = {}
+    for name, values in samples.items():
+        values.sort()
+        percentiles[name] = (None, None) if not values else (
+            values[len(values) // 2], values[min(len(values) - 1, int(len(values) * 0.99))])
+    return percentiles
 
 
 def tunnels(certs, docroot, table):
@@ -550,10 +557,10 @@ def tunnels(certs, docroot, table):
                       {n: median(v) for n, v in speeds.items()}))
 
         count = max(50, int(SECONDS * 75))
-        latency = {"direct": curl_latencies(f"http://127.0.0.1:{backend_port}/tiny", None, count)}
+        targets = {"direct": (f"http://127.0.0.1:{backend_port}/tiny", None)}
         for name in names:
-            latency[name] = curl_latencies(f"https://localhost:{fronts[name].port}/tiny",
-                                           f"{certs}/ec/ca.crt", count)
+            targets[name] = (f"https://localhost:{fronts[name].port}/tiny", f"{certs}/ec/ca.crt")
+        latency = curl_latencies(targets, count)
         table.append((f"tunnel: request latency p50, us ({count} small requests, curl: "
                        "request out to first byte back)", {n: v[0] for n, v in latency.items()}))
         table.append(("tunnel: request latency p99, us", {n: v[1] for n, v in latency.items()}))

@@ -238,6 +238,8 @@ async fn pipe(
     report: &mut Report,
 ) -> Result<()> {
     let timeouts = &config.timeouts;
+    let observer = Observer::of(stream.ssl()).cloned();
+    let clues = || observer.as_deref().map(Observer::clues).unwrap_or_default();
     let (mut from_server, mut to_server) = tokio::io::split(stream);
     let (received, sent) = {
         let upload = async {
@@ -254,13 +256,13 @@ async fn pipe(
                 }
                 within(Phase::Write, timeouts.write, to_server.write_all(&buf[..n]))
                     .await?
-                    .map_err(|e| tls::io_failure(e, Phase::Write, Side::Client))?;
+                    .map_err(|e| tls::io_failure(e, Phase::Write, Side::Client, clues()))?;
                 sent += n as u64;
             }
             // close_notify: the server sees the end of our data and can still answer.
             within(Phase::Close, timeouts.close, to_server.shutdown())
                 .await?
-                .map_err(|e| tls::io_failure(e, Phase::Close, Side::Client))?;
+                .map_err(|e| tls::io_failure(e, Phase::Close, Side::Client, clues()))?;
             Ok::<_, Error>(sent)
         };
         let download = async {
@@ -268,8 +270,14 @@ async fn pipe(
             let mut buf = vec![0; 16 * 1024];
             let mut received = 0u64;
             loop {
-                let n = conn::read_half(&mut from_server, &mut buf, timeouts.read, Side::Client)
-                    .await?;
+                let n = conn::read_half(
+                    &mut from_server,
+                    &mut buf,
+                    timeouts.read,
+                    Side::Client,
+                    observer.as_deref(),
+                )
+                .await?;
                 if n == 0 {
                     break;
                 }

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BufMut;
+use openssl::ssl::SslRef;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_openssl::SslStream;
 
@@ -14,7 +15,7 @@ use crate::error::{Error, Phase, Result};
 use crate::listen::Stream;
 use crate::tls::observe::Observer;
 use crate::tls::trace::Direction;
-use crate::tls::{self, Side};
+use crate::tls::{self, Clues, Side};
 
 /// How long a failed write looks for the alert that explains it.
 const PEER_ALERT_WAIT: Duration = Duration::from_secs(1);
@@ -86,18 +87,27 @@ where
 
 /// Reads once from the read half of a split stream, waiting at most `limit`: 0 at its
 /// end, also when the peer closed without close_notify (the caller's count of what
-/// arrived tells whether it was all).
+/// arrived tells whether it was all). `observer`: the connection's, for the diagnosis.
 pub(crate) async fn read_half<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut [u8],
     limit: Duration,
     side: Side,
+    observer: Option<&Observer>,
 ) -> Result<usize> {
     match within(Phase::Read, limit, reader.read(buf)).await? {
         Ok(n) => Ok(n),
         Err(e) if tls::is_unexpected_eof(&e) => Ok(0),
-        Err(e) => Err(tls::io_failure(e, Phase::Read, side)),
+        Err(e) => {
+            let clues = observer.map(Observer::clues).unwrap_or_default();
+            Err(tls::io_failure(e, Phase::Read, side, clues))
+        }
     }
+}
+
+/// What the connection's observer saw, for the diagnosis of a failure.
+pub(crate) fn clues(ssl: &SslRef) -> Clues {
+    Observer::of(ssl).map(|o| o.clues()).unwrap_or_default()
 }
 
 /// What a read's result means: data, the peer's close (clean or not), or a failure.
@@ -121,7 +131,7 @@ pub(crate) fn outcome<S>(
         Err(e) if side == Side::Server && is_reset(&e) && !tls::has_pending(stream.ssl()) => {
             Ok(Read::Truncated)
         }
-        Err(e) => Err(tls::io_failure(e, Phase::Read, side)),
+        Err(e) => Err(tls::io_failure(e, Phase::Read, side, clues(stream.ssl()))),
     }
 }
 
@@ -190,7 +200,7 @@ where
         })
         .await?;
         if let Err(e) = written {
-            let failure = tls::io_failure(e, Phase::Write, side);
+            let failure = tls::io_failure(e, Phase::Write, side, clues(stream.ssl()));
             return Err(match failure {
                 Error::Verify { .. } => failure,
                 other => Box::pin(peer_alert(stream, limit, side))
@@ -215,7 +225,7 @@ where
     let mut scratch = [0u8; 256];
     let limit = limit.min(PEER_ALERT_WAIT);
     match within(Phase::Read, limit, stream.read(&mut scratch)).await {
-        Ok(Err(e)) => match tls::io_failure(e, Phase::Read, side) {
+        Ok(Err(e)) => match tls::io_failure(e, Phase::Read, side, clues(stream.ssl())) {
             Error::Io { .. } => None,
             alert => Some(alert),
         },
@@ -234,7 +244,7 @@ where
         stream
             .shutdown()
             .await
-            .map_err(|e| tls::io_failure(e, Phase::Close, side))?;
+            .map_err(|e| tls::io_failure(e, Phase::Close, side, clues(stream.ssl())))?;
         // On the heap and only when needed: it would otherwise weigh on every
         // connection's task for its whole life.
         let mut scratch = Vec::new();
@@ -245,7 +255,9 @@ where
                 Ok(0) => break,
                 Ok(n) => discarded += n,
                 Err(e) if tls::is_unexpected_eof(&e) => break,
-                Err(e) => return Err(tls::io_failure(e, Phase::Close, side)),
+                Err(e) => {
+                    return Err(tls::io_failure(e, Phase::Close, side, clues(stream.ssl())));
+                }
             }
         }
         Ok(tls::received_close_notify(stream.ssl()))

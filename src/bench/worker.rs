@@ -245,18 +245,19 @@ async fn echo(
             let chunk = &PAYLOAD[..PAYLOAD.len().min(left as usize)];
             within(Phase::Write, timeouts.write, to_server.write_all(chunk))
                 .await?
-                .map_err(|e| tls::io_failure(e, Phase::Write, Side::Client))?;
+                .map_err(|e| tls::io_failure(e, Phase::Write, Side::Client, Clues::default()))?;
             left -= chunk.len() as u64;
         }
         within(Phase::Write, timeouts.write, to_server.flush())
             .await?
-            .map_err(|e| tls::io_failure(e, Phase::Write, Side::Client))?;
+            .map_err(|e| tls::io_failure(e, Phase::Write, Side::Client, Clues::default()))?;
         Ok::<_, Error>(())
     };
     let download = async {
         let mut received = 0;
         while received < bytes {
-            let n = conn::read_half(&mut from_server, buf, timeouts.read, Side::Client).await?;
+            let n =
+                conn::read_half(&mut from_server, buf, timeouts.read, Side::Client, None).await?;
             if n == 0 {
                 break;
             }

@@ -117,6 +117,9 @@ pub struct Clues {
     /// The peer's first bytes were an HTTP proxy request (`CONNECT`), which OpenSSL 3.2+
     /// reports as not TLS.
     pub proxy_request: bool,
+    /// We refused the peer's renegotiation request: OpenSSL's peer then aborts with a
+    /// handshake_failure alert.
+    pub refused_renegotiation: bool,
 }
 
 fn diagnose(stack: &ErrorStack, side: Side, clues: Clues, offer: &Offer) -> Diagnosis {
@@ -210,6 +213,16 @@ fn diagnose(stack: &ErrorStack, side: Side, clues: Clues, offer: &Offer) -> Diag
                      openssl s_server with -client_renegotiation"
                 }
                 Side::Server => "the client refuses it: tlscat client allows it with --renegotiate",
+            }),
+        ),
+        (ALERT_HANDSHAKE_FAILURE, _) if clues.refused_renegotiation => protocol(
+            format!(
+                "the {peer} ended the connection after we refused its renegotiation request \
+                 (handshake_failure alert)"
+            ),
+            Some(match side {
+                Side::Client => "tlscat client allows renegotiation with --renegotiate",
+                Side::Server => "tlscat server allows renegotiation with --renegotiate",
             }),
         ),
         (ALERT_HANDSHAKE_FAILURE, Side::Client) if clues.certificate_requested => certificate(
@@ -365,7 +378,10 @@ pub fn is_unexpected_eof(err: &io::Error) -> bool {
 
 /// Turns a failed read, write or close after the handshake into an [`Error`]. In TLS 1.3
 /// the server's verdict on a client certificate arrives here, after the handshake.
-pub fn io_failure(err: io::Error, phase: Phase, side: Side) -> Error {
+/// `clues`: what the connection's observer saw (see [`Observer::clues`]).
+///
+/// [`Observer::clues`]: super::observe::Observer::clues
+pub fn io_failure(err: io::Error, phase: Phase, side: Side, clues: Clues) -> Error {
     let Some(stack) = inner_ssl_error(&err).and_then(ssl::Error::ssl_error) else {
         return Error::Io { phase, source: err };
     };
@@ -392,7 +408,7 @@ pub fn io_failure(err: io::Error, phase: Phase, side: Side) -> Error {
             };
         }
     }
-    let diagnosis = diagnose(stack, side, Clues::default(), &Offer::default());
+    let diagnosis = diagnose(stack, side, clues, &Offer::default());
     if diagnosis.certificate {
         return Error::Verify {
             reason: diagnosis.reason,

@@ -35,6 +35,8 @@ pub struct Observer {
     /// The allow rule that let the client certificate in.
     allowed_by: Mutex<Option<String>>,
     certificate_requested: AtomicBool,
+    /// We refused the peer's renegotiation request (a no_renegotiation alert went out).
+    refused_renegotiation: AtomicBool,
     /// Finished messages received: 1 after the handshake, 2 once a client answered a
     /// certificate request after it.
     finished_received: AtomicU8,
@@ -100,6 +102,7 @@ impl Observer {
             verify_failure: Mutex::new(None),
             allowed_by: Mutex::new(None),
             certificate_requested: AtomicBool::new(false),
+            refused_renegotiation: AtomicBool::new(false),
             finished_received: AtomicU8::new(0),
             first_record: AtomicU8::new(FIRST_RECORD_UNSEEN),
             session: Mutex::new(None),
@@ -213,6 +216,7 @@ impl Observer {
                 FIRST_RECORD_NOT_TLS | FIRST_RECORD_PROXY_REQUEST
             ),
             proxy_request: self.first_record.load(Ordering::Relaxed) == FIRST_RECORD_PROXY_REQUEST,
+            refused_renegotiation: self.refused_renegotiation.load(Ordering::Relaxed),
         }
     }
 
@@ -272,6 +276,7 @@ impl Observer {
         let received_handshake = content_type == 22 && direction == Direction::Received;
         // OpenSSL answers a renegotiation request with this warning alert, and goes on.
         if content_type == 21 && direction == Direction::Sent && bytes.get(1) == Some(&100) {
+            self.refused_renegotiation.store(true, Ordering::Relaxed);
             warn!(
                 "{}: refused the peer's renegotiation request (renegotiation is off)",
                 self.peer

@@ -267,6 +267,31 @@ fn renegotiation_works_when_both_sides_allow_it_and_is_refused_by_default() {
     for served in willing.proc.wait_json("connection", 2) {
         assert_eq!(served["renegotiated"], true, "{served}");
     }
+
+    // A client that did not ask for it refuses the server's HelloRequest; OpenSSL's
+    // server then aborts, and both sides say so.
+    let output = client(&pki, &willing.target(), &["--tls1.2"]);
+    assert_exit(&output, 4);
+    assert!(text(&output.stdout).contains("Hello from the server!"));
+    let last = text(&output.stderr)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        last,
+        "tlscat: TLS error during read: the server ended the connection after we refused its \
+         renegotiation request (handshake_failure alert): tlscat client allows renegotiation \
+         with --renegotiate"
+    );
+    let served = &willing.proc.wait_json("connection", 3)[2];
+    assert!(
+        served["error"]
+            .as_str()
+            .unwrap()
+            .contains("the client refused to renegotiate (no_renegotiation alert)"),
+        "{served}"
+    );
 }
 
 #[test]
