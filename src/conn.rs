@@ -233,6 +233,27 @@ where
     }
 }
 
+/// After a failed handshake, whose alert (or plain-HTTP answer) is out: half-closes, then
+/// takes what the client still sends (at most [`CLOSE_DISCARD_LIMIT`] bytes) until its end,
+/// for at most [`PEER_ALERT_WAIT`] (and `limit`). Closing with unread bytes would send a
+/// reset, which can reach the client before it has read the alert, and some clients
+/// (OpenSSL 4.0's) read nothing more once a write has met the reset.
+pub(crate) async fn linger(stream: &mut Stream, limit: Duration) {
+    let _ = within(Phase::Close, limit.min(PEER_ALERT_WAIT), async {
+        stream.shutdown().await?;
+        let mut scratch = vec![0; 4096];
+        let mut discarded = 0;
+        while discarded < CLOSE_DISCARD_LIMIT {
+            match stream.read(&mut scratch).await? {
+                0 => break,
+                n => discarded += n,
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
 /// Sends close_notify, then (unless the peer already closed) waits for the peer's,
 /// discarding any data still in flight so the kernel does not answer it with a reset.
 /// Returns whether the peer's close_notify was seen. Bounded by `limit` overall.

@@ -138,16 +138,9 @@ fn serve(
             Either::Right(Pin::new(&mut tls).accept())
         };
         if let Err(e) = conn::within(Phase::Handshake, timeouts.handshake, handshake).await? {
-            if tls::is_plain_http(&e) {
-                Box::pin(answer_plain_http(&mut tls, timeouts.write)).await;
-            }
-            return Err(match observer.verify_failure() {
-                Some(failure) => {
-                    report.record_sent_chain(&failure.sent, output.show_certs);
-                    verify::client_rejection(&failure, &config.tls.client_ca())
-                }
-                None => tls::handshake_failure(e, Side::Server, observer.clues(), acceptor.offer()),
-            });
+            // Boxed: only failed handshakes need its room.
+            let failed = handshake_failed(&mut tls, e, &observer, shared, acceptor, report);
+            return Err(Box::pin(failed).await);
         }
         let handshake_done = Instant::now();
         report.timings_ms.handshake = Some(millis(handshake_done - started));
@@ -280,6 +273,31 @@ async fn client_certificate_after_handshake(
     (report.verified, report.verify_result) =
         tls::verification(tls.ssl(), Side::Server, true, !report.peer_chain.is_empty());
     Ok(())
+}
+
+/// After a failed handshake: a plain-HTTP client is told to use https://; then the
+/// connection lingers (see [`conn::linger`]) so that the alert reaches the client; the
+/// error says what failed.
+async fn handshake_failed(
+    tls: &mut Tls,
+    error: openssl::ssl::Error,
+    observer: &Observer,
+    shared: &Shared,
+    acceptor: &Acceptor,
+    report: &mut Report,
+) -> Error {
+    let config = &shared.config;
+    if tls::is_plain_http(&error) {
+        answer_plain_http(tls, config.timeouts.write).await;
+    }
+    conn::linger(tls.get_mut(), config.timeouts.close).await;
+    match observer.verify_failure() {
+        Some(failure) => {
+            report.record_sent_chain(&failure.sent, config.output.show_certs);
+            verify::client_rejection(&failure, &config.tls.client_ca())
+        }
+        None => tls::handshake_failure(error, Side::Server, observer.clues(), acceptor.offer()),
+    }
 }
 
 /// Tells a plain-HTTP client, in plain HTTP, to use https:// (its request was taken for

@@ -169,7 +169,7 @@ fn shared_diagnosis(
         {
             (
                 format!(
-                    "{}: the {peer} sent {subject}, issued by {issuer}, but not {issuer}, and \
+                    "{}: the {peer} sent {subject}, issued by {issuer}, but not the certificate of {issuer}, and \
                      {trusted} does not hold it",
                     failure.reason
                 ),

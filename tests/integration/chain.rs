@@ -45,7 +45,7 @@ fn a_server_that_forgets_its_intermediate_is_told_to_send_it() {
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains(&format!(
-            "the server sent CN=localhost, issued by {inter}, but not {inter}"
+            "the server sent CN=localhost, issued by {inter}, but not the certificate of {inter}"
         )),
         "{stderr}"
     );
@@ -115,7 +115,7 @@ fn a_client_that_forgets_its_intermediate_is_told_so_by_the_server() {
     );
     assert!(
         log.contains(&format!(
-            "the client sent CN=tlscat client, issued by {inter}, but not {inter}"
+            "the client sent CN=tlscat client, issued by {inter}, but not the certificate of {inter}"
         )),
         "{log}"
     );

@@ -340,3 +340,47 @@ fn an_unrecorded_verify_failure_is_still_a_certificate_problem() {
     );
     server.join().unwrap();
 }
+
+/// A client certificate the server rejects after a TLS 1.3 handshake that the client
+/// already counts as done: the server half-closes and takes the rest of the client's
+/// flight instead of closing on unread bytes, which would reset the connection and can
+/// destroy the alert before the client reads it.
+#[test]
+fn a_rejected_client_certificates_alert_is_not_lost_to_a_reset() {
+    use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVersion};
+
+    let pki = Pki::ecdsa();
+    let stranger = Pki::ecdsa();
+    let server = Server::start(&pki, &["--client-ca", &arg(&pki.ca())]);
+    let mut connector = SslConnector::builder(SslMethod::tls()).unwrap();
+    connector
+        .set_min_proto_version(Some(SslVersion::TLS1_3))
+        .unwrap();
+    connector.set_ca_file(pki.ca()).unwrap();
+    connector
+        .set_certificate_chain_file(stranger.path("client.crt"))
+        .unwrap();
+    connector
+        .set_private_key_file(stranger.path("client.key"), SslFiletype::PEM)
+        .unwrap();
+    let socket = TcpStream::connect(server.target()).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let mut tls = connector.build().connect("localhost", socket).unwrap();
+    tls.write_all(b"Hello from the client!").unwrap();
+    // The server has read the certificate and answered by now.
+    server
+        .proc
+        .wait_stderr("certificate rejected: unable to get local issuer certificate");
+    thread::sleep(std::time::Duration::from_millis(200));
+    let pending = tls.get_ref().take_error().unwrap();
+    assert!(
+        pending.is_none(),
+        "the server reset the connection: {pending:?}"
+    );
+    let mut answer = [0; 64];
+    let error = tls
+        .read(&mut answer)
+        .expect_err("no data for a rejected client");
+    let alert = error.get_ref().map(ToString::to_string).unwrap_or_default();
+    assert!(alert.contains("unknown ca"), "the alert arrives: {error:?}");
+}
