@@ -203,8 +203,8 @@ def bench(server, certs, extra, seconds=SECONDS, kind=None):
     """Runs tlscat bench against a server (with `kind`'s certificates: ec or rsa); returns
     (its JSON, server CPU seconds)."""
     argv = [TLSCAT, "bench", "--json", "--connect", f"127.0.0.1:{server.port}",
-            "--cacert", f"{certs}/{kind or server.kind}/ca.crt", "--servername", "localhost",
-            "-c", str(CONCURRENCY)] + extra
+            "--cacert", f"{certs}/{kind or server.kind}/ca.crt", "--servername", "localhost"]
+    argv += extra if "-c" in extra else ["-c", str(CONCURRENCY)] + extra
     if "-n" not in extra:
         argv += ["-d", f"{seconds}s"]
     before = server.cpu_seconds()
@@ -484,34 +484,6 @@ TIMEOUTidle = 600
     return fronts
 
 
-def curl_latencies(targets, count):
-    """Request latency in us (curl: from the request about to go out to the first byte of
-    the response: time_starttransfer - time_pretransfer), `count` sequential requests to
-    each of `targets` (name -> (url, cafile or None)), taking turns request by request so
-    that every target meets the same noise: name -> (p50, p99)."""
-    samples = {name: [] for name in targets}
-    names = list(targets)
-    for turn in range(count):
-        for name in names[turn % len(names):] + names[:turn % len(names)]:
-            url, cafile = targets[name]
-            argv = ["curl", "-sS", "--http1.1", "-o", "/dev/null", "--max-time", "10",
-                    "-w", "%{time_pretransfer} %{time_starttransfer}", url]
-            if cafile:
-                argv[1:1] = ["--cacert", cafile]
-            done = subprocess.run(argv, capture_output=True, text=True)
-            try:
-                pre, first = map(float, done.stdout.split())
-                samples[name].append((first - pre) * 1e6)
-            except ValueError:
-                log(f"curl {url}: {done.stderr.strip()}")
-    percentiles = {}
-    for name, values in samples.items():
-        values.sort()
-        percentiles[name] = (None, None) if not values else (
-            values[len(values) // 2], values[min(len(values) - 1, int(len(values) * 0.99))])
-    return percentiles
-
-
 def tunnels(certs, docroot, table):
     """tlscat --forward against HAProxy and stunnel, each terminating TLS in front of the
     same plain nginx: server CPU per connection, bulk speed, added latency, idle memory."""
@@ -556,14 +528,33 @@ def tunnels(certs, docroot, table):
                       "(direct: plain, no tunnel: the loopback ceiling)",
                       {n: median(v) for n, v in speeds.items()}))
 
+        # Latency of a small request (tlscat bench, one connection at a time: from the
+        # request sent to the first byte back), through each tunnel and "direct": nginx
+        # terminating TLS itself, so the difference is the tunnel's hop alone.
+        cert, key = f"{certs}/ec/server.crt", f"{certs}/ec/server.key"
+        direct_port = free_port()
+        direct = Server("nginx", "direct", nginx_conf(direct_port, cert, key, docroot), direct_port)
+        targets = dict(fronts, direct=direct)
         count = max(50, int(SECONDS * 75))
-        targets = {"direct": (f"http://127.0.0.1:{backend_port}/tiny", None)}
-        for name in names:
-            targets[name] = (f"https://localhost:{fronts[name].port}/tiny", f"{certs}/ec/ca.crt")
-        latency = curl_latencies(targets, count)
-        table.append((f"tunnel: request latency p50, us ({count} small requests, curl: "
-                       "request out to first byte back)", {n: v[0] for n, v in latency.items()}))
-        table.append(("tunnel: request latency p99, us", {n: v[1] for n, v in latency.items()}))
+        p50s, p99s = {name: [] for name in targets}, {name: [] for name in targets}
+        try:
+            for rep in range(REPS):
+                order = list(targets)
+                for name in order[rep % len(order):] + order[:rep % len(order)]:
+                    result, _ = bench(targets[name], certs,
+                                      ["--tls1.3", "--mode", "request", "--request", request,
+                                       "-c", "1", "-n", str(count)], kind="ec")
+                    p50s[name].append(result["response_ms"]["p50"] * 1e3)
+                    p99s[name].append(result["response_ms"]["p99"] * 1e3)
+        finally:
+            direct.stop()
+        p50, p99 = ({n: median(v) for n, v in p.items()} for p in (p50s, p99s))
+        table.append((f"tunnel: request latency p50, us (tlscat bench, {count} connections one at "
+                      "a time: request sent to first byte back; direct: nginx's own TLS)", p50))
+        table.append(("tunnel: request latency p99, us", p99))
+        for label, values in (("p50", p50), ("p99", p99)):
+            table.append((f"tunnel: added latency {label}, us (minus direct)",
+                          {n: v - values["direct"] for n, v in values.items() if n != "direct"}))
     finally:
         for front in fronts.values():
             front.stop()

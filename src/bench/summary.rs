@@ -26,6 +26,9 @@ pub struct Summary {
     /// TCP connect and TLS handshake latency of the successful connections.
     pub connect: Histogram,
     pub handshake: Histogram,
+    /// From the request sent to the first byte of the answer (request and download
+    /// modes): what a proxy or tunnel in the path adds shows here.
+    pub response: Histogram,
     /// Connections by negotiated (version, cipher suite).
     pub negotiated: BTreeMap<(&'static str, &'static str), u64>,
     /// Failures by kind: how many, and the first one.
@@ -46,6 +49,7 @@ pub(super) struct Stats {
     pub(super) bytes_received: u64,
     pub(super) connect: Histogram,
     pub(super) handshake: Histogram,
+    pub(super) response: Histogram,
     pub(super) negotiated: BTreeMap<(&'static str, &'static str), u64>,
     pub(super) errors: BTreeMap<&'static str, (u64, Error)>,
 }
@@ -73,6 +77,7 @@ impl Summary {
         self.bytes_received += stats.bytes_received;
         self.connect.merge(&stats.connect);
         self.handshake.merge(&stats.handshake);
+        self.response.merge(&stats.response);
         for (key, count) in stats.negotiated {
             *self.negotiated.entry(key).or_default() += count;
         }
@@ -153,6 +158,7 @@ impl Summary {
             "connections_per_second": self.rate(),
             "handshake_ms": latency(&self.handshake),
             "connect_ms": latency(&self.connect),
+            "response_ms": (self.response.count() > 0).then(|| latency(&self.response)),
             "bytes": {"sent": self.bytes_sent, "received": self.bytes_received},
             "megabytes_per_second": {
                 "sent": self.megabytes_per_second(self.bytes_sent),
@@ -207,6 +213,16 @@ impl Summary {
             ms(self.connect.percentile(50.0)),
             ms(self.connect.percentile(99.0))
         );
+        if self.response.count() > 0 {
+            let r = &self.response;
+            let _ = writeln!(
+                out,
+                "  response     p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms (request sent to first byte back)",
+                ms(r.percentile(50.0)),
+                ms(r.percentile(90.0)),
+                ms(r.percentile(99.0))
+            );
+        }
         if self.bytes_sent + self.bytes_received > 0 {
             let _ = writeln!(
                 out,

@@ -59,6 +59,8 @@ impl Plan {
 pub(super) struct Done {
     connect: Duration,
     handshake: Duration,
+    /// Request sent to first byte back (request and download modes).
+    response: Option<Duration>,
     negotiated: Negotiated,
     sent: u64,
     received: u64,
@@ -97,6 +99,9 @@ impl Worker {
                     stats.bytes_received += done.received;
                     stats.connect.record(done.connect);
                     stats.handshake.record(done.handshake);
+                    if let Some(response) = done.response {
+                        stats.response.record(response);
+                    }
                     let version = done.negotiated.version.unwrap_or("-");
                     let cipher = done.negotiated.cipher.unwrap_or("-");
                     *stats.negotiated.entry((version, cipher)).or_default() += 1;
@@ -155,14 +160,19 @@ impl Worker {
         if self.buf.is_empty() {
             self.buf = vec![0; READ_BUFFER];
         }
-        let (sent, received) = match &config.mode {
-            BenchMode::Handshake => (0, 0),
+        let (sent, received, response) = match &config.mode {
+            BenchMode::Handshake => (0, 0, None),
             BenchMode::Request(request) => {
                 conn::write_all(&mut stream, request, timeouts.write, Side::Client).await?;
-                let received = read_to_end(&mut stream, &mut self.buf, timeouts.read).await?;
-                (request.len() as u64, received)
+                let asked = Instant::now();
+                let (received, first) =
+                    read_to_end(&mut stream, &mut self.buf, timeouts.read).await?;
+                (request.len() as u64, received, first.map(|t| t - asked))
             }
-            BenchMode::Echo(bytes) => echo(&mut stream, *bytes, &mut self.buf, timeouts).await?,
+            BenchMode::Echo(bytes) => {
+                let (sent, received) = echo(&mut stream, *bytes, &mut self.buf, timeouts).await?;
+                (sent, received, None)
+            }
             BenchMode::Download(path) => {
                 let port = self.address.port();
                 download(
@@ -197,6 +207,7 @@ impl Worker {
         Ok(Done {
             connect: connected - started,
             handshake: handshaken - connected,
+            response,
             negotiated: tls::negotiated(ssl, Side::Client),
             sent,
             received,
@@ -216,17 +227,21 @@ fn handshake_error(err: openssl::ssl::Error, ssl: &SslRef) -> Error {
     tls::handshake_failure(err, Side::Client, Clues::default(), &Offer::default())
 }
 
-/// Reads until the server closes; returns the bytes read.
+/// Reads until the server closes; returns the bytes read, and when the first arrived.
 async fn read_to_end(
     stream: &mut SslStream<TcpStream>,
     buf: &mut [u8],
     limit: Duration,
-) -> Result<u64> {
+) -> Result<(u64, Option<Instant>)> {
     let mut received = 0;
+    let mut first = None;
     loop {
         match conn::read(stream, buf, limit, Side::Client).await? {
-            Read::Data(n) => received += n as u64,
-            Read::Closed | Read::Truncated => return Ok(received),
+            Read::Data(n) => {
+                first.get_or_insert_with(Instant::now);
+                received += n as u64;
+            }
+            Read::Closed | Read::Truncated => return Ok((received, first)),
         }
     }
 }
@@ -277,7 +292,8 @@ async fn echo(
 }
 
 /// GETs `path` over HTTP/1.1 and reads the whole response; checks the status (200) and
-/// that the body is as long as announced. Returns (bytes sent, body bytes).
+/// that the body is as long as announced. Returns (bytes sent, body bytes, request sent
+/// to first byte back).
 async fn download(
     stream: &mut SslStream<TcpStream>,
     target: &Target,
@@ -285,13 +301,15 @@ async fn download(
     path: &str,
     buf: &mut [u8],
     timeouts: &Timeouts,
-) -> Result<(u64, u64)> {
+) -> Result<(u64, u64, Option<Duration>)> {
     let host = HostPort::new(target.server_name(), port);
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tlscat-bench\r\n\
          Connection: close\r\n\r\n"
     );
     conn::write_all(stream, request.as_bytes(), timeouts.write, Side::Client).await?;
+    let asked = Instant::now();
+    let mut response = None;
     let mut head = Vec::new();
     let mut head_length = None;
     let mut announced = None;
@@ -301,6 +319,7 @@ async fn download(
             Read::Data(n) => n,
             Read::Closed | Read::Truncated => break,
         };
+        response.get_or_insert_with(|| asked.elapsed());
         received += n as u64;
         if head_length.is_some() {
             continue;
@@ -346,5 +365,5 @@ async fn download(
             ),
         });
     }
-    Ok((request.len() as u64, body))
+    Ok((request.len() as u64, body, response))
 }

@@ -72,6 +72,10 @@ fn handshake_mode_makes_exactly_the_connections_asked_for_and_reports_latencies(
     );
     assert!(number(&summary, &["connections_per_second"]) > 0.0);
     assert!(number(&summary, &["client_cpu", "us_per_connection"]) > 0.0);
+    assert!(
+        summary["response_ms"].is_null(),
+        "no request, no response: {summary}"
+    );
 
     // The server really saw them: 60, plus the trial connection made before the clock.
     assert_eq!(
@@ -186,6 +190,60 @@ fn request_mode_sends_the_request_and_reads_each_reply() {
     server
         .proc
         .wait_stdout_lines("11 requests", 11, |l| l == "Received: ping\\tpong");
+}
+
+/// `response_ms` runs from the request sent to the first byte back: a server that thinks
+/// for 50 ms before it answers shows at least that, after a handshake that did not wait.
+#[test]
+fn the_response_latency_runs_from_the_request_to_the_first_byte_back() {
+    let pki = Pki::ecdsa();
+    let script = "import socket, ssl, sys, time\n\
+                  ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+                  ctx.load_cert_chain(sys.argv[1], sys.argv[2])\n\
+                  s = socket.socket()\n\
+                  s.bind(('127.0.0.1', 0))\n\
+                  s.listen(16)\n\
+                  print(s.getsockname()[1], flush=True)\n\
+                  while True:\n\
+                  \x20   c, _ = s.accept()\n\
+                  \x20   try:\n\
+                  \x20       t = ctx.wrap_socket(c, server_side=True)\n\
+                  \x20       t.recv(100)\n\
+                  \x20       time.sleep(0.05)\n\
+                  \x20       t.sendall(b'pong')\n\
+                  \x20       t.unwrap().close()\n\
+                  \x20   except (OSError, ssl.SSLError):\n\
+                  \x20       c.close()\n";
+    let slow = Proc::spawn(
+        "python TLS server",
+        &mut python(
+            script,
+            &[&arg(&pki.path("server.crt")), &arg(&pki.path("server.key"))],
+        ),
+    );
+    let port = slow.wait_stdout("its port", |l| l.parse::<u16>().is_ok());
+    let (summary, output) = bench(
+        &pki,
+        &format!("127.0.0.1:{port}"),
+        &[
+            "--servername",
+            "localhost",
+            "--mode",
+            "request",
+            "--request",
+            "ping",
+            "-n",
+            "5",
+            "-c",
+            "1",
+        ],
+    );
+    assert_exit(&output, 0);
+    let [p50, p99, max] = ["p50", "p99", "max"].map(|p| number(&summary, &["response_ms", p]));
+    assert!(
+        50.0 <= p50 && p50 <= p99 && p99 <= max,
+        "the server's 50 ms show: {summary}"
+    );
 }
 
 #[test]
