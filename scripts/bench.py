@@ -144,8 +144,10 @@ class Server:
 STARTED = []
 
 
-def nginx_conf(port, cert, key, docroot):
-    run = os.path.join(WORK, f"nginx-{port}")
+def nginx_argv(name, http):
+    """nginx in the foreground with 2 workers, its files in WORK/name, and `http` inside
+    its http block."""
+    run = os.path.join(WORK, name)
     os.makedirs(run, exist_ok=True)
     conf = f"""
 worker_processes 2;
@@ -154,9 +156,21 @@ worker_rlimit_nofile 19000;
 events {{ worker_connections 9000; }}
 http {{
   access_log off; server_tokens off;
-  sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_timeout 65s; keepalive_requests 10000;
   client_body_temp_path {run}/body; proxy_temp_path {run}/proxy; fastcgi_temp_path {run}/fcgi;
   uwsgi_temp_path {run}/uwsgi; scgi_temp_path {run}/scgi;
+{http}
+}}
+"""
+    path = os.path.join(run, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    return ["nginx", "-c", path, "-p", run]
+
+
+def nginx_conf(port, cert, key, docroot):
+    """nginx serving docroot over TLS, tuned as a production server would be."""
+    return nginx_argv(f"nginx-{port}", f"""
+  sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_timeout 65s; keepalive_requests 10000;
   default_type application/octet-stream;
   ssl_protocols TLSv1.2 TLSv1.3;
   ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
@@ -166,13 +180,7 @@ http {{
     listen 127.0.0.1:{port} ssl;
     ssl_certificate {cert}; ssl_certificate_key {key};
     root {docroot};
-  }}
-}}
-"""
-    path = os.path.join(run, "nginx.conf")
-    with open(path, "w") as f:
-        f.write(conf)
-    return ["nginx", "-c", path, "-p", run]
+  }}""")
 
 
 def tlscat_argv(port, cert, key, docroot, binary=TLSCAT):
@@ -412,25 +420,9 @@ def floor(servers, certs, docroot, table):
 
 def nginx_plain_conf(port, docroot):
     """nginx as a tunnel's plain backend: HTTP on 127.0.0.1, connections kept open long."""
-    run = os.path.join(WORK, f"nginx-plain-{port}")
-    os.makedirs(run, exist_ok=True)
-    conf = f"""
-worker_processes 2;
-daemon off; master_process on; pid {run}/nginx.pid; error_log {run}/error.log warn;
-worker_rlimit_nofile 19000;
-events {{ worker_connections 9000; }}
-http {{
-  access_log off; server_tokens off; sendfile on; tcp_nodelay on;
-  client_header_timeout 600s; keepalive_timeout 600s;
-  client_body_temp_path {run}/body; proxy_temp_path {run}/proxy; fastcgi_temp_path {run}/fcgi;
-  uwsgi_temp_path {run}/uwsgi; scgi_temp_path {run}/scgi;
-  server {{ listen 127.0.0.1:{port}; root {docroot}; }}
-}}
-"""
-    path = os.path.join(run, "nginx.conf")
-    with open(path, "w") as f:
-        f.write(conf)
-    return ["nginx", "-c", path, "-p", run]
+    return nginx_argv(f"nginx-plain-{port}", f"""
+  sendfile on; tcp_nodelay on; client_header_timeout 600s; keepalive_timeout 600s;
+  server {{ listen 127.0.0.1:{port}; root {docroot}; }}""")
 
 
 def tunnel_fronts(certs, backend_port):

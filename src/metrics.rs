@@ -255,18 +255,13 @@ impl Metrics {
         }
 
         let labelled = self.labelled.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = writeln!(
-            out,
-            "# HELP tlscat_connections_closed_total Connections ended, by reason.\n\
-             # TYPE tlscat_connections_closed_total counter"
+        family(
+            &mut out,
+            ("tlscat_connections_closed_total", "counter"),
+            "Connections ended, by reason.",
+            "reason",
+            &labelled.closed,
         );
-        for (reason, count) in &labelled.closed {
-            let _ = writeln!(
-                out,
-                "tlscat_connections_closed_total{{reason=\"{}\"}} {count}",
-                escape(reason)
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP tlscat_handshakes_total Successful handshakes, by version and cipher suite.\n\
@@ -282,18 +277,13 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP tlscat_handshake_failures_total Failed handshakes, by reason.\n\
-             # TYPE tlscat_handshake_failures_total counter"
+        family(
+            &mut out,
+            ("tlscat_handshake_failures_total", "counter"),
+            "Failed handshakes, by reason.",
+            "reason",
+            &labelled.failures,
         );
-        for (reason, count) in &labelled.failures {
-            let _ = writeln!(
-                out,
-                "tlscat_handshake_failures_total{{reason=\"{}\"}} {count}",
-                escape(reason)
-            );
-        }
         let _ = writeln!(
             out,
             "# HELP tlscat_handshake_duration_seconds TLS handshake duration.\n\
@@ -315,31 +305,35 @@ impl Metrics {
              tlscat_handshake_duration_seconds_count {}",
             labelled.latency_sum, labelled.latency_count
         );
-        let _ = writeln!(
-            out,
-            "# HELP tlscat_backend_connect_failures_total Failed connections to a tunnel's backend, by backend.\n\
-             # TYPE tlscat_backend_connect_failures_total counter"
+        family(
+            &mut out,
+            ("tlscat_backend_connect_failures_total", "counter"),
+            "Failed connections to a tunnel's backend, by backend.",
+            "backend",
+            &labelled.backend_failures,
         );
-        for (backend, count) in &labelled.backend_failures {
-            let _ = writeln!(
-                out,
-                "tlscat_backend_connect_failures_total{{backend=\"{}\"}} {count}",
-                escape(backend)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP tlscat_certificate_expiry_timestamp_seconds When each served certificate expires.\n\
-             # TYPE tlscat_certificate_expiry_timestamp_seconds gauge"
+        family(
+            &mut out,
+            ("tlscat_certificate_expiry_timestamp_seconds", "gauge"),
+            "When each served certificate expires.",
+            "subject",
+            &labelled.expiry,
         );
-        for (subject, expiry) in &labelled.expiry {
-            let _ = writeln!(
-                out,
-                "tlscat_certificate_expiry_timestamp_seconds{{subject=\"{}\"}} {expiry}",
-                escape(subject)
-            );
-        }
         out
+    }
+}
+
+/// A metric family with one label: its HELP and TYPE lines, then a sample per label value.
+fn family<V: std::fmt::Display>(
+    out: &mut String,
+    (name, kind): (&str, &str),
+    help: &str,
+    label: &str,
+    samples: &BTreeMap<String, V>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (value, sample) in samples {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {sample}", escape(value));
     }
 }
 

@@ -11,7 +11,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::BufMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio_openssl::SslStream;
 
 use crate::tls;
@@ -132,15 +133,10 @@ fn poll_append<R: AsyncRead + Unpin>(
     cx: &mut Context<'_>,
     buf: &mut Vec<u8>,
 ) -> Poll<io::Result<usize>> {
-    buf.reserve_exact(BUFFER - buf.len());
-    let before = buf.len();
-    let spare = &mut buf.spare_capacity_mut()[..BUFFER - before];
-    let mut read = ReadBuf::uninit(spare);
-    ready!(Pin::new(reader).poll_read(cx, &mut read))?;
-    let n = read.filled().len();
-    // SAFETY: poll_read initialised the `n` bytes it reports as filled, right after `before`.
-    unsafe { buf.set_len(before + n) };
-    Poll::Ready(Ok(n))
+    let room = BUFFER - buf.len();
+    buf.reserve_exact(room);
+    let mut room = (&mut *buf).limit(room);
+    std::pin::pin!(reader.read_buf(&mut room)).poll(cx)
 }
 
 impl<S: Socket> Reader for SslStream<S> {
