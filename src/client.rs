@@ -98,16 +98,7 @@ async fn connect_and_exchange(
     report: &mut Report,
 ) -> Result<Option<SslSession>> {
     let output = config.output;
-    let started = Instant::now();
-    let tcp = PlainStream::connect(&config.target.address, config.timeouts.connect).await?;
-    report.timings_ms.connect = Some(millis(started.elapsed()));
-    report.peer = tcp.peer(&config.target.address);
-    let observer = Observer::new(
-        Side::Client,
-        report.peer.clone(),
-        report::trace_sink(output.trace),
-    );
-    let mut tcp = tcp;
+    let (mut tcp, observer) = dial::open(config, report).await?;
     if let Some(starttls) = &config.starttls {
         let started = Instant::now();
         dial::starttls(config, &mut tcp, &observer).await?;

@@ -6,19 +6,18 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::debug;
 use openssl::ssl::{SslConnector, SslRef, SslSessionRef};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_openssl::SslStream;
 
 use crate::config::{Address, ClientConfig, ClientTls, HostPort, StarttlsProtocol, Timeouts};
 use crate::conn::within;
 use crate::error::{Error, Phase, Result, seconds};
-use crate::report::Report;
+pub(crate) use crate::listen::PlainStream;
+use crate::report::{Report, millis};
 use crate::tls::observe::Observer;
 use crate::tls::{self, Side, access, verify};
 
@@ -79,12 +78,6 @@ pub(crate) async fn connect(target: &HostPort, timeouts: &Timeouts) -> Result<Tc
     })
 }
 
-/// A connection to a server or a tunnel's plain service: TCP or a Unix socket.
-pub(crate) enum PlainStream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
 impl PlainStream {
     /// Connects to `address` within `limit`: every address a host name resolves to, in
     /// turn. The error names the address and the reason.
@@ -113,9 +106,7 @@ impl PlainStream {
             }
         }
     }
-}
 
-impl PlainStream {
     /// Who is at the other end: `127.0.0.1:443`, `unix:/run/app.sock`.
     pub(crate) fn peer(&self, address: &Address) -> String {
         match self {
@@ -123,46 +114,6 @@ impl PlainStream {
                 .peer_addr()
                 .map_or_else(|_| address.to_string(), |a| a.to_string()),
             PlainStream::Unix(_) => address.to_string(),
-        }
-    }
-}
-
-impl AsyncRead for PlainStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            PlainStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            PlainStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for PlainStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            PlainStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            PlainStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            PlainStream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            PlainStream::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            PlainStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            PlainStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -176,6 +127,21 @@ pub(crate) fn describe_connect_error(e: &io::Error) -> String {
         io::ErrorKind::ConnectionReset => "connection reset".to_string(),
         _ => e.to_string(),
     }
+}
+
+/// Connects to the client's target, noting the connect time and the peer in `report`;
+/// returns the connection and its observer (tracing where `--trace` says).
+pub(crate) async fn open(
+    config: &ClientConfig,
+    report: &mut Report,
+) -> Result<(PlainStream, Arc<Observer>)> {
+    let started = Instant::now();
+    let tcp = PlainStream::connect(&config.target.address, config.timeouts.connect).await?;
+    report.timings_ms.connect = Some(millis(started.elapsed()));
+    report.peer = tcp.peer(&config.target.address);
+    let trace = crate::report::trace_sink(config.output.trace);
+    let observer = Observer::new(Side::Client, report.peer.clone(), trace);
+    Ok((tcp, observer))
 }
 
 /// With `--starttls`: the plaintext exchange that comes before the handshake. The name it

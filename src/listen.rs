@@ -162,7 +162,7 @@ impl Ready<'_> {
                 socket.set_tcp_nodelay(true)?;
                 let stream = TcpStream::from_std(socket.into())?;
                 Ok(Some((
-                    Stream::new(Transport::Tcp(stream)),
+                    Stream::new(PlainStream::Tcp(stream)),
                     PeerAddr::Tcp(peer),
                 )))
             }
@@ -170,7 +170,7 @@ impl Ready<'_> {
                 let Some((socket, _)) = accept_on(&mut guard)? else {
                     return Ok(None);
                 };
-                let stream = Stream::new(Transport::Unix(UnixStream::from_std(socket.into())?));
+                let stream = Stream::new(PlainStream::Unix(UnixStream::from_std(socket.into())?));
                 Ok(Some((stream, PeerAddr::Unix(path.to_string()))))
             }
         }
@@ -353,7 +353,7 @@ pub(crate) fn from_inherited(socket: Socket) -> io::Result<Listener> {
 /// a last short record) first sends what is held, then goes out at once, so OpenSSL's own
 /// flushes never find anything held.
 pub(crate) struct Stream {
-    socket: Transport,
+    socket: PlainStream,
     /// Only in bulk mode: its memory is needed while a large response goes out.
     held: Option<Box<Held>>,
     /// Whether a shutdown also closes the sending half of the connection (see
@@ -361,9 +361,76 @@ pub(crate) struct Stream {
     half_close: bool,
 }
 
-enum Transport {
+/// A TCP or Unix-socket connection: from a client (inside [`Stream`]), or to a server or a
+/// tunnel's plain service (see `dial`).
+pub(crate) enum PlainStream {
     Tcp(TcpStream),
     Unix(UnixStream),
+}
+
+impl PlainStream {
+    /// Ready once the socket has something to read (data, end of file or a reset) as far
+    /// as the runtime knows, which may be stale: the read that follows tells.
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            PlainStream::Tcp(s) => s.poll_read_ready(cx),
+            PlainStream::Unix(s) => s.poll_read_ready(cx),
+        }
+    }
+
+    /// Whether closing it sends a TCP reset (an abort) or, again, a FIN. A Unix socket
+    /// has no reset: its peer sees the close.
+    pub(crate) fn reset_on_close(&self, on: bool) {
+        if let PlainStream::Tcp(s) = self {
+            reset_on_close(s, on);
+        }
+    }
+}
+
+impl AsyncRead for PlainStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PlainStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            PlainStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for PlainStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            PlainStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            PlainStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PlainStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            PlainStream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            PlainStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            PlainStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Makes closing `socket` send a TCP reset (`SO_LINGER` 0), or a FIN again.
+pub(crate) fn reset_on_close(socket: &TcpStream, on: bool) {
+    let linger = on.then_some(std::time::Duration::ZERO);
+    let _ = socket2::SockRef::from(socket).set_linger(linger);
 }
 
 /// Records held back in bulk mode, and how much of them already went out.
@@ -379,7 +446,7 @@ const WHOLE_RECORD: usize = 16 * 1024;
 const HOLD_LIMIT: usize = 64 * 1024;
 
 impl Stream {
-    fn new(socket: Transport) -> Stream {
+    fn new(socket: PlainStream) -> Stream {
         Stream {
             socket,
             held: None,
@@ -402,17 +469,14 @@ impl Stream {
 
     /// Whether closing it sends a TCP reset (an abort) or, again, a FIN.
     pub(crate) fn reset_on_close(&mut self, on: bool) {
-        if let Transport::Tcp(s) = &self.socket {
-            let linger = on.then_some(std::time::Duration::ZERO);
-            let _ = socket2::SockRef::from(s).set_linger(linger);
-        }
+        self.socket.reset_on_close(on);
     }
 
     /// The address the client connected to (TCP).
     pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         match &self.socket {
-            Transport::Tcp(s) => s.local_addr().ok(),
-            Transport::Unix(_) => None,
+            PlainStream::Tcp(s) => s.local_addr().ok(),
+            PlainStream::Unix(_) => None,
         }
     }
 
@@ -421,13 +485,9 @@ impl Stream {
         self.held = on.then(Box::default);
     }
 
-    /// Ready once the socket has something to read (data, end of file or a reset) as far
-    /// as the runtime knows, which may be stale: the read that follows tells.
+    /// Ready once the socket has something to read (see [`PlainStream::poll_read_ready`]).
     pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &self.socket {
-            Transport::Tcp(s) => s.poll_read_ready(cx),
-            Transport::Unix(s) => s.poll_read_ready(cx),
-        }
+        self.socket.poll_read_ready(cx)
     }
 
     /// The first byte waiting to be read, left in place (`None`: the peer closed).
@@ -438,11 +498,11 @@ impl Stream {
         };
         let read = loop {
             let result = match &self.socket {
-                Transport::Tcp(s) => {
+                PlainStream::Tcp(s) => {
                     s.readable().await?;
                     s.try_io(Interest::READABLE, || peek(s.as_fd(), &mut byte))
                 }
-                Transport::Unix(s) => {
+                PlainStream::Unix(s) => {
                     s.readable().await?;
                     s.try_io(Interest::READABLE, || peek(s.as_fd(), &mut byte))
                 }
@@ -462,7 +522,8 @@ impl Stream {
             return Poll::Ready(Ok(()));
         };
         while held.sent < held.bytes.len() {
-            match std::task::ready!(self.socket.poll_write(cx, &held.bytes[held.sent..]))? {
+            let socket = Pin::new(&mut self.socket);
+            match std::task::ready!(socket.poll_write(cx, &held.bytes[held.sent..]))? {
                 0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 n => held.sent += n,
             }
@@ -473,25 +534,13 @@ impl Stream {
     }
 }
 
-impl Transport {
-    fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self {
-            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Transport::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-}
-
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().socket {
-            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Transport::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
+        Pin::new(&mut self.get_mut().socket).poll_read(cx, buf)
     }
 }
 
@@ -516,16 +565,13 @@ impl AsyncWrite for Stream {
         }
         // Anything else goes out in order, behind what is held.
         std::task::ready!(this.poll_send_held(cx))?;
-        this.socket.poll_write(cx, buf)
+        Pin::new(&mut this.socket).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         std::task::ready!(this.poll_send_held(cx))?;
-        match &mut this.socket {
-            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Transport::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
+        Pin::new(&mut this.socket).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -534,10 +580,7 @@ impl AsyncWrite for Stream {
         if !this.half_close {
             return Poll::Ready(Ok(()));
         }
-        match &mut this.socket {
-            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Transport::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
+        Pin::new(&mut this.socket).poll_shutdown(cx)
     }
 }
 
@@ -569,8 +612,8 @@ mod tests {
 
     fn nodelay(stream: &Stream) -> bool {
         match &stream.socket {
-            Transport::Tcp(tcp) => tcp.nodelay().unwrap(),
-            Transport::Unix(_) => panic!("a TCP client came in as a Unix one"),
+            PlainStream::Tcp(tcp) => tcp.nodelay().unwrap(),
+            PlainStream::Unix(_) => panic!("a TCP client came in as a Unix one"),
         }
     }
 

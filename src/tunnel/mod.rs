@@ -8,7 +8,6 @@ mod pump;
 
 use std::io;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use tokio::net::TcpStream;
 
@@ -17,32 +16,21 @@ pub(crate) use pump::{End, Limits, Outcome, Socket, pump};
 
 pub(crate) use crate::dial::PlainStream;
 use crate::listen::Stream;
+use crate::listen::reset_on_close;
 use crate::report::{Report, TunnelReport};
 
 impl Socket for PlainStream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            PlainStream::Tcp(s) => s.poll_read_ready(cx),
-            PlainStream::Unix(s) => s.poll_read_ready(cx),
-        }
+        PlainStream::poll_read_ready(self, cx)
     }
 
     fn abort(&mut self) {
-        self.abort_on_drop(true);
+        self.reset_on_close(true);
     }
 
     fn abort_on_drop(&mut self, on: bool) {
-        // A Unix socket has no reset: its peer sees the close.
-        if let PlainStream::Tcp(s) = self {
-            reset_on_close(s, on);
-        }
+        self.reset_on_close(on);
     }
-}
-
-/// Makes closing `socket` send a TCP reset (`SO_LINGER` 0), or a FIN again.
-pub(crate) fn reset_on_close(socket: &TcpStream, on: bool) {
-    let linger = on.then_some(Duration::ZERO);
-    let _ = socket2::SockRef::from(socket).set_linger(linger);
 }
 
 impl Socket for TcpStream {

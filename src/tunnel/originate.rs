@@ -14,12 +14,11 @@ use tokio_util::task::TaskTracker;
 
 use super::{Limits, pump};
 use crate::config::ClientConfig;
-use crate::dial::{self, PlainStream};
+use crate::dial;
 use crate::error::{Error, Result, seconds};
 use crate::listen::{self, Incoming, PeerAddr, Stream};
 use crate::report::{self, Report, TunnelReport, millis};
 use crate::shutdown::{self, Request};
-use crate::tls::observe::Observer;
 use crate::tls::{self, Side};
 
 /// How long connections in flight may take to finish after a stop signal.
@@ -179,15 +178,7 @@ async fn connect_and_carry(
     tunnel: &mut TunnelReport,
 ) -> Result<()> {
     let config = &origin.config;
-    let started = Instant::now();
-    let mut tcp = PlainStream::connect(&config.target.address, config.timeouts.connect).await?;
-    report.timings_ms.connect = Some(millis(started.elapsed()));
-    report.peer = tcp.peer(&config.target.address);
-    let observer = Observer::new(
-        Side::Client,
-        report.peer.clone(),
-        report::trace_sink(config.output.trace),
-    );
+    let (mut tcp, observer) = dial::open(config, report).await?;
     // With --starttls, each tunnel's connection starts in plaintext, as stunnel's
     // `protocol = smtp` does.
     dial::starttls(config, &mut tcp, &observer).await?;
