@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers tlscat wrote itself (PROXY header, HTTP request head, ClientHello,
-# ticket key file, the STARTTLS client's reading of every protocol's server) with cargo-fuzz (libFuzzer), each for SECONDS (default 30).
+# ticket key file, the STARTTLS client's reading of every protocol's server) with
+# cargo-fuzz (libFuzzer), each for SECONDS (default 30).
 #
 # cargo-fuzz wants nightly compiler flags; with the stable toolchain it runs under
 # RUSTC_BOOTSTRAP=1. Seeds (valid inputs of each kind) are made fresh into
